@@ -1,0 +1,59 @@
+"""Small datasets bundled with scikit-learn (no download needed).
+
+``digits`` is the 8x8 images (scaled to [0, 1] by their maximum 16), ``digits_flat`` the
+same 64 pixels as tabular features. ``wine``, ``breast_cancer`` and ``iris`` are tabular.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nnlab.data._common import Raw, register
+
+
+@functools.cache
+def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn import datasets  # imported here: scikit-learn is slow to import
+
+    x, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
+    x.flags.writeable = y.flags.writeable = False  # shared by every load
+    return x, y
+
+
+def _tabular(name: str) -> Raw:
+    x, y = _sklearn(name)
+    return Raw(x=x, y=y, n_classes=int(y.max()) + 1)
+
+
+@register("digits", task="classification", kind="image")
+def digits(rng: np.random.Generator) -> Raw:
+    """1797 handwritten digits as (8, 8, 1) images in [0, 1]; 10 classes."""
+    x, y = _sklearn("digits")
+    return Raw(x=(x / 16.0).reshape(-1, 8, 8, 1).astype(np.float32), y=y, n_classes=10)
+
+
+@register("digits_flat", task="classification", kind="tabular")
+def digits_flat(rng: np.random.Generator) -> Raw:
+    """The digits as 64 tabular features; 10 classes."""
+    return _tabular("digits")
+
+
+@register("wine", task="classification", kind="tabular")
+def wine(rng: np.random.Generator) -> Raw:
+    """178 wines, 13 chemical features; 3 classes."""
+    return _tabular("wine")
+
+
+@register("breast_cancer", task="classification", kind="tabular")
+def breast_cancer(rng: np.random.Generator) -> Raw:
+    """569 tumours, 30 features; 2 classes."""
+    return _tabular("breast_cancer")
+
+
+@register("iris", task="classification", kind="tabular")
+def iris(rng: np.random.Generator) -> Raw:
+    """150 flowers, 4 features; 3 classes."""
+    return _tabular("iris")
