@@ -1,0 +1,158 @@
+"""Checks that span sections: dataset options, family vs data kind, grid and tune keys, expectations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from nnlab.errors import SpecError
+from nnlab.registry import did_you_mean
+from nnlab.spec._schema import SECTION_MODELS, Spec, TuneChoices, TuneRange
+
+SWEEPABLE_SECTIONS = tuple(SECTION_MODELS)
+
+
+def _fail(spec: Spec, key: str, message: str, *, at: str | None = None) -> SpecError:
+    file, line = spec.where(at or key)
+    return SpecError(message, file=file, line=line, key=key)
+
+
+def check_spec(spec: Spec, *, sweep: bool = True) -> None:
+    """Cross-section checks; ``sweep=False`` skips sweep and expect (a cell's or a trial's spec)."""
+    _check_data(spec)
+    _check_model(spec)
+    if sweep:
+        _check_sweep(spec)
+        _check_expect(spec)
+
+
+def _check_data(spec: Spec) -> None:
+    from nnlab.data import GENERATOR_OPTIONS, dataset_info
+
+    data = spec.data
+    meta = dataset_info(data.dataset)
+    accepted = set(meta.get("options", ()))
+    for option in GENERATOR_OPTIONS:
+        if getattr(data, option) is not None and option not in accepted:
+            raise _fail(spec, f"data.{option}", f"is not an option of dataset {data.dataset!r} (its options: "
+                        f"{', '.join(sorted(accepted)) or 'none'}), but got {getattr(data, option)!r}")
+    if data.augment and meta["kind"] != "image":
+        raise _fail(spec, "data.augment", f"augmentation needs an image dataset, but {data.dataset!r} is "
+                    f"{meta['kind']}; got {data.augment}")
+    if data.classes is not None:
+        if meta["task"] == "regression":
+            raise _fail(spec, "data.classes", f"selects classes, but {data.dataset!r} is a regression dataset")
+        if len(set(data.classes)) < 2 or len(set(data.classes)) != len(data.classes):
+            raise _fail(spec, "data.classes", f"must list at least 2 distinct classes, but got {data.classes}")
+    pretrain = spec.train.pretrain
+    if pretrain is not None and pretrain.classes is not None and meta["task"] == "regression":
+        raise _fail(spec, "train.pretrain.classes", "needs a classification dataset")
+
+
+def _check_model(spec: Spec) -> None:
+    from nnlab.data import dataset_info
+    from nnlab.models import FAMILIES
+
+    kind = dataset_info(spec.data.dataset)["kind"]
+    kinds = FAMILIES.meta(spec.model.family).get("kinds", ())
+    if kind not in kinds:
+        raise _fail(spec, "model.family", f"family {spec.model.family!r} does not take {kind} data (it takes: "
+                    f"{', '.join(kinds)}); dataset is {spec.data.dataset!r}")
+    if spec.model.family == "transformer" and spec.model.width % spec.model.heads:
+        raise _fail(spec, "model.heads", f"model.width ({spec.model.width}) must be divisible by model.heads, "
+                    f"but got heads={spec.model.heads}")
+
+
+def _known_key(spec: Spec, key: str, where_key: str) -> None:
+    parts = key.split(".")
+    if len(parts) < 2 or parts[0] not in SWEEPABLE_SECTIONS:
+        raise _fail(spec, where_key, f"must name a key in data, model or train (e.g. model.depth), but got {key!r}")
+    model = SECTION_MODELS[parts[0]]
+    fields = list(model.model_fields)
+    if parts[1] not in fields:
+        raise _fail(spec, where_key, f"{key!r} is not a spec key{did_you_mean(parts[1], fields)} "
+                    f"({parts[0]} keys: {', '.join(fields)})")
+
+
+def _try_value(spec: Spec, key: str, value: Any, where_key: str) -> None:
+    try:
+        spec.with_values({key: value})
+    except SpecError as exc:
+        raise _fail(spec, where_key, f"value {value!r} for {key}: {exc.detail}") from None
+    except ValidationError as exc:  # pragma: no cover - with_values translates these
+        raise _fail(spec, where_key, f"value {value!r} for {key} is invalid: {exc.errors()[0]['msg']}") from None
+
+
+def _check_sweep(spec: Spec) -> None:
+    sweep = spec.sweep
+    for key, values in sweep.grid.items():
+        where = f"sweep.grid.{key}"
+        _known_key(spec, key, where)
+        seen = []
+        for value in values:
+            if value in seen:
+                raise _fail(spec, where, f"lists {value!r} twice")
+            seen.append(value)
+            _try_value(spec, key, value, where)
+    for key, param in sweep.tune.items():
+        where = f"sweep.tune.{key}"
+        _known_key(spec, key, where)
+        if key in sweep.grid:
+            raise _fail(spec, where, f"{key} is both a grid factor and a tuned one; choose one")
+        if isinstance(param, TuneChoices):
+            for value in param.choices:
+                _try_value(spec, key, value, where)
+        elif isinstance(param, TuneRange):
+            for value in (param.low, param.high):
+                _try_value(spec, key, value, where)
+            current = _get(spec, key)
+            if isinstance(current, int) and not isinstance(current, bool) and not param.is_int:
+                raise _fail(spec, where, f"{key} is an integer, so low, high and step must be integers, "
+                            f"but got low={param.low!r}, high={param.high!r}")
+    _check_objective(spec)
+
+
+def metric_names(task: str | None) -> list[str]:
+    """Metrics a run logs; a task of None (a CSV file, known once read) allows either kind."""
+    base = {"classification": ["loss", "accuracy"], "regression": ["loss", "mae", "mse"]}.get(
+        task or "", ["loss", "accuracy", "mae", "mse"])
+    return [f"{prefix}{m}" for prefix in ("", "val_", "test_") for m in base]
+
+
+def _check_objective(spec: Spec) -> None:
+    from nnlab.data import dataset_info
+
+    task = dataset_info(spec.data.dataset)["task"]
+    names = metric_names(task)
+    if spec.sweep.objective not in names:
+        raise _fail(spec, "sweep.objective", f"must be a metric of a {task or 'CSV'} run, one of: {', '.join(names)}"
+                    f", but got {spec.sweep.objective!r}{did_you_mean(spec.sweep.objective, names)}")
+
+
+def _get(spec: Spec, key: str) -> Any:
+    section, _, rest = key.partition(".")
+    return getattr(getattr(spec, section), rest.split(".")[0], None)
+
+
+def _check_expect(spec: Spec) -> None:
+    grid = spec.sweep.grid
+    for i, claim in enumerate(spec.expect):
+        where = f"expect[{i}]"
+        mappings = {"where": claim.where}
+        if claim.kind == "compare":
+            mappings.update(better=claim.better, than=claim.than)
+        else:
+            if claim.along not in grid:
+                raise _fail(spec, f"{where}.along", f"must be a sweep.grid key (one of: {', '.join(grid) or 'none'})"
+                            f", but got {claim.along!r}", at="expect")
+            if len(grid[claim.along]) < 2:
+                raise _fail(spec, f"{where}.along", f"sweep.grid.{claim.along} needs at least 2 values for a trend")
+        for label, mapping in mappings.items():
+            for key, value in mapping.items():
+                if key not in grid:
+                    raise _fail(spec, f"{where}.{label}", f"{key!r} is not a sweep.grid key (grid keys: "
+                                f"{', '.join(grid) or 'none'})", at="expect")
+                if value not in grid[key]:
+                    raise _fail(spec, f"{where}.{label}", f"{key}={value!r} is not one of the grid's values "
+                                f"{grid[key]}", at="expect")

@@ -1,0 +1,471 @@
+"""Typed spec sections. Each forbids unknown keys and is frozen.
+
+Registry names (datasets, activations, optimizers, ...) are checked against the
+registries; checks that span sections live in ``_checks.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "nadam")
+SCHEDULES = ("none", "cosine", "warmup_cosine", "exponential", "step")
+SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid")
+PRUNERS = ("none", "median", "hyperband", "successive_halving", "percentile")
+REPORTS = ("compare", "overfitting", "depth", "learning_rate")
+
+
+class Section(BaseModel):
+    """Base of every spec section: strict types, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
+
+
+def _registry_check(registry_getter: Any, value: str) -> str:
+    registry = registry_getter()
+    if value not in registry:
+        raise ValueError(registry.unknown_message(value))
+    return value
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        from nnlab.registry import did_you_mean
+
+        raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(choices)}"
+                         f"{did_you_mean(value, choices)}")
+    return value
+
+
+def _datasets() -> Any:
+    from nnlab.data import DATASETS
+
+    return DATASETS
+
+
+def _families() -> Any:
+    from nnlab.models import FAMILIES
+
+    return FAMILIES
+
+
+def _activations() -> Any:
+    from nnlab.models import ACTIVATIONS
+
+    return ACTIVATIONS
+
+
+def _initializers() -> Any:
+    from nnlab.models import INITIALIZERS
+
+    return INITIALIZERS
+
+
+def _augmentations() -> Any:
+    from nnlab.models import AUGMENTATIONS
+
+    return AUGMENTATIONS
+
+
+PosInt = Annotated[int, Field(ge=1)]
+Fraction01 = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class DataSpec(Section):
+    dataset: str = "digits"
+    train_size: int | float | None = None
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    label_noise: Fraction01 = 0.0
+    augment: list[str] = Field(default_factory=list)
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    standardize: bool = True
+    classes: list[Annotated[int, Field(ge=0)]] | None = None
+    # generator options of synthetic sets; None = the dataset's own default
+    n_samples: Annotated[int, Field(ge=2, le=10_000_000)] | None = None
+    noise: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
+    n_features: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    n_classes: Annotated[int, Field(ge=2, le=10_000)] | None = None
+    seq_len: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    function: str | None = None
+    x_range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    ood_range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    # CSV files
+    path: str | None = None
+    target: str | None = None
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_known(cls, v: str) -> str:
+        return _registry_check(_datasets, v)
+
+    @field_validator("augment")
+    @classmethod
+    def _augment_known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _registry_check(_augmentations, name)
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists an augmentation twice: {v}")
+        return v
+
+    @field_validator("train_size")
+    @classmethod
+    def _train_size_range(cls, v: int | float | None) -> int | float | None:
+        if v is None:
+            return v
+        if isinstance(v, bool) or (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0.0 < v <= 1.0):
+            raise ValueError(f"must be an integer count >= 1 or a fraction in (0, 1], but got {v!r}")
+        return v
+
+    @field_validator("x_range", "ood_range")
+    @classmethod
+    def _range_order(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"must be [low, high] with low < high, but got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _fractions(self) -> DataSpec:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must be < 0.9, but got "
+                             f"{self.val_fraction} + {self.test_fraction}")
+        return self
+
+
+class ModelSpec(Section):
+    family: str = "mlp"
+    depth: Annotated[int, Field(ge=1, le=512)] = 2
+    width: Annotated[int, Field(ge=1, le=16_384)] = 64
+    activation: str = "relu"
+    normalization: Literal["none", "batch", "layer"] = "none"
+    residual: bool = False
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    l1: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    l2: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    initializer: str = "auto"
+    # family options
+    cell: Literal["lstm", "gru", "simple"] = "lstm"
+    heads: Annotated[int, Field(ge=1, le=256)] = 4
+    kernel_size: Annotated[int, Field(ge=1, le=64)] = 3
+    pool: Literal["max", "avg", "none"] = "max"
+    ffn_multiplier: Annotated[int, Field(ge=1, le=16)] = 2
+
+    @field_validator("family")
+    @classmethod
+    def _family_known(cls, v: str) -> str:
+        return _registry_check(_families, v)
+
+    @field_validator("activation")
+    @classmethod
+    def _activation_known(cls, v: str) -> str:
+        return _registry_check(_activations, v)
+
+    @field_validator("initializer")
+    @classmethod
+    def _initializer_known(cls, v: str) -> str:
+        return _registry_check(_initializers, v)
+
+
+class PretrainSpec(Section):
+    """Pretraining before the main fit (transfer): the same model trained on other data first."""
+
+    classes: list[Annotated[int, Field(ge=0)]] | None = None
+    dataset: str | None = None
+    train_size: int | float | None = None
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
+    learning_rate: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    freeze: bool = False  # freeze the pretrained body while fine-tuning
+
+
+class TrainSpec(Section):
+    optimizer: str = "adam"
+    learning_rate: Annotated[float, Field(gt=0.0, le=1000.0)] = 1e-3
+    schedule: str = "none"
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0.0, le=10.0)] = 1e-4
+    clipnorm: Annotated[float, Field(gt=0.0)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 32
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 20
+    early_stopping: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    restore_best: bool = True
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
+    diagnostics: bool = True
+    pretrain: PretrainSpec | None = None
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer_known(cls, v: str) -> str:
+        return _one_of(v, OPTIMIZERS, "optimizer")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_known(cls, v: str) -> str:
+        return _one_of(v, SCHEDULES, "schedule")
+
+
+class TuneRange(Section):
+    low: int | float
+    high: int | float
+    log: bool = False
+    step: Annotated[int | float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TuneRange:
+        if not self.low < self.high:
+            raise ValueError(f"needs low < high, but got low={self.low!r}, high={self.high!r}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, but got low={self.low!r}")
+        if self.log and self.step is not None:
+            raise ValueError("takes either log or step, not both")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in (self.low, self.high)) and (
+            self.step is None or isinstance(self.step, int))
+
+
+class TuneChoices(Section):
+    choices: Annotated[list[Any], Field(min_length=1)]
+
+
+def _tune_kind(item: Any) -> str:
+    if isinstance(item, dict):
+        return "choices" if "choices" in item else "range"
+    return "choices" if isinstance(item, TuneChoices) else "range"
+
+
+TuneParam = Annotated[
+    Annotated[TuneRange, Tag("range")] | Annotated[TuneChoices, Tag("choices")],
+    Discriminator(_tune_kind),
+]
+
+
+class SweepSpec(Section):
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    tune: dict[str, TuneParam] = Field(default_factory=dict)
+    trials: Annotated[int, Field(ge=0, le=100_000)] = 0
+    seeds: Annotated[int, Field(ge=0, le=10_000)] = 1
+    objective: str = "val_loss"
+    direction: Literal["minimize", "maximize"] | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler_known(cls, v: str) -> str:
+        return _one_of(v, SAMPLERS, "sampler")
+
+    @field_validator("pruner")
+    @classmethod
+    def _pruner_known(cls, v: str) -> str:
+        return _one_of(v, PRUNERS, "pruner")
+
+    @model_validator(mode="after")
+    def _trials_for_tune(self) -> SweepSpec:
+        if self.tune and self.trials < 1:
+            raise ValueError("sweep.trials must be >= 1 when sweep.tune is given, but got "
+                             f"{self.trials}")
+        if not self.tune and self.trials:
+            raise ValueError(f"sweep.trials is {self.trials} but sweep.tune is empty; "
+                             "give tune ranges or drop trials")
+        if not self.tune and self.seeds < 1:
+            raise ValueError("sweep.seeds must be >= 1 when nothing is tuned, but got 0")
+        return self
+
+    @property
+    def resolved_direction(self) -> str:
+        if self.direction is not None:
+            return self.direction
+        return "maximize" if higher_is_better(self.objective) else "minimize"
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracy-like metrics are maximized; losses and errors minimized."""
+    name = metric.lower()
+    return any(word in name for word in ("accuracy", "auc", "r2", "precision", "recall", "f1"))
+
+
+Scalar = str | int | float | bool
+
+
+class CompareExpect(Section):
+    kind: Literal["compare"] = "compare"
+    name: str | None = None
+    metric: str
+    better: Annotated[dict[str, Scalar], Field(min_length=1)]
+    than: Annotated[dict[str, Scalar], Field(min_length=1)]
+    where: dict[str, Scalar] = Field(default_factory=dict)
+    higher_is_better: bool | None = None
+
+
+class TrendExpect(Section):
+    kind: Literal["trend"] = "trend"
+    name: str | None = None
+    metric: str
+    along: str
+    should: Literal["increase", "decrease"]
+    where: dict[str, Scalar] = Field(default_factory=dict)
+
+
+def split_key(key: str) -> tuple[Any, ...]:
+    from nnlab.spec._load import split_dotted
+
+    return split_dotted(key)
+
+
+def _expect_item(item: Any) -> Any:
+    """Accept ``{kind: compare, ...}`` and the short form ``{compare: {...}}``."""
+    if isinstance(item, dict) and len(item) == 1:
+        (key, body), = item.items()
+        if key in ("compare", "trend") and isinstance(body, dict):
+            return {"kind": key, **body}
+    return item
+
+
+class Spec(Section):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    sweep: SweepSpec = Field(default_factory=SweepSpec)
+    expect: list[Annotated[CompareExpect | TrendExpect, Field(discriminator="kind")]] = Field(
+        default_factory=list)
+    report: list[str] = Field(default_factory=list)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    _source: str = PrivateAttr(default="<dict>")
+    _located: Any = PrivateAttr(default=None)
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: Any, overrides: list[str] | tuple[str, ...] = (), profile: str | None = None) -> Spec:
+        """Read a spec file (or a study name in experiments/), apply a profile and overrides, validate."""
+        from nnlab.spec._load import load_spec
+
+        return load_spec(path, overrides, profile)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Spec:
+        from nnlab.spec._load import spec_from_dict
+
+        return spec_from_dict(data, source=source)
+
+    def _attach(self, source: str, located: Any) -> None:
+        self._source = source
+        self._located = located
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def where(self, dotted: str) -> tuple[str, int]:
+        """The file and line a dotted key came from (its nearest located ancestor)."""
+        from nnlab.spec._load import split_dotted
+
+        if self._located is None:
+            return (self._source, 1)
+        return self._located.locate(split_dotted(dotted)) or (self._source, 1)
+
+    def locate(self, error: Any) -> Any:
+        """Give a SpecError raised outside the loader (e.g. by a data loader) this spec's file and line."""
+        from nnlab.errors import SpecError
+
+        if error.file is not None:
+            return error
+        file, line = self.where(error.key or "")
+        return SpecError(error.detail, file=file, line=line, key=error.key)
+
+    def with_values(self, values: dict[str, Any]) -> Spec:
+        """A new, validated spec with dotted keys set (a sweep cell, a trial's parameters, a seed)."""
+        import copy
+
+        from nnlab.spec._load import set_dotted, validate_located
+        from nnlab.spec._yaml import Located
+
+        base = self._located if self._located is not None else Located(data=self.model_dump(mode="json"))
+        located = Located(data=copy.deepcopy(base.data), where=dict(base.where))
+        for key, value in values.items():
+            origin = located.locate(split_key(key)) or (self._source, 1)
+            set_dotted(located, key, copy.deepcopy(value), origin, f"value {key}={value!r}")
+        return validate_located(located, self._source, default_name=self.name, sweep_checks=False)
+
+    # -- views ----------------------------------------------------------------------------------
+    def flat_params(self) -> dict[str, Any]:
+        """Every resolved dotted key of data, model and train (the MLflow params of a run)."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}", v)
+            else:
+                out[prefix] = value
+
+        dumped = self.model_dump(mode="json")
+        for section in ("data", "model", "train"):
+            walk(section, dumped[section])
+        return out
+
+    def resolved(self) -> dict[str, Any]:
+        """The resolved spec as plain data (profiles dropped: they are already applied)."""
+        data = self.model_dump(mode="json", exclude={"profiles"})
+        return data
+
+    def spec_hash(self) -> str:
+        """A stable hash of everything that changes what a run computes."""
+        import hashlib
+        import json
+
+        data = self.model_dump(mode="json", include={"data", "model", "train", "sweep"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=False)
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _expect_forms(cls, v: Any) -> Any:
+        return [_expect_item(i) for i in v] if isinstance(v, list) else v
+
+    @field_validator("report")
+    @classmethod
+    def _reports_known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _one_of(name, REPORTS, "report")
+        return v
+
+    @field_validator("profiles")
+    @classmethod
+    def _profile_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key in v:
+            if not re.match(NAME_PATTERN, key):
+                raise ValueError(f"profile name {key!r} must match {NAME_PATTERN}")
+        return v
+
+
+SECTION_MODELS: dict[str, type[Section]] = {
+    "data": DataSpec, "model": ModelSpec, "train": TrainSpec,
+}
+TOP_LEVEL_KEYS = ("name", "description", "extends", "data", "model", "train", "sweep", "expect", "report",
+                  "profiles")
