@@ -1,0 +1,203 @@
+"""A thin MLflow client for runs: batched writes, tags, artifacts, and reaping stale runs.
+
+Only this module imports mlflow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import FatalError
+from nnlab.tracking._store import Store
+
+TAG = "nnlab."
+STALE_AFTER_S = float(os.environ.get("NNLAB_STALE_AFTER", "900"))
+_SAFE_KEY = re.compile(r"[^A-Za-z0-9_\-./ ]")
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    import logging
+
+    for name in ("mlflow", "mlflow.store.db.utils", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def proc_start_time(pid: int) -> str:
+    """The kernel's start time of a process (guards against a reused pid); '' when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not start or proc_start_time(pid) == start
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parents[2])
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Tracker:
+    """Writes runs of one store. Create one per process; it is cheap to keep."""
+
+    def __init__(self, store: Store) -> None:
+        _quiet_mlflow()
+        import mlflow
+        from mlflow import MlflowClient
+
+        _quiet_mlflow()  # mlflow resets its loggers on import
+
+        self.store = store
+        self._mlflow = mlflow
+        if store.embedded:
+            store.ensure()
+        try:
+            self.client = MlflowClient(tracking_uri=store.tracking_uri)
+            # touch the store now so an unreachable server fails before any training
+            self.client.search_experiments(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
+            raise FatalError(f"tracking store {store.tracking_uri} is not usable: {_reason(exc)}") from None
+        self._experiments: dict[str, str] = {}
+
+    # -- experiments and runs --------------------------------------------------------------------
+    def experiment_id(self, name: str, *, create: bool = True) -> str | None:
+        if name in self._experiments:
+            return self._experiments[name]
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            if not create:
+                return None
+            location = None
+            if self.store.embedded:
+                location = (self.store.artifact_root.resolve() / name).as_uri()
+            try:
+                exp_id = self.client.create_experiment(name, artifact_location=location)
+            except Exception:  # noqa: BLE001 - another worker created it first
+                exp = self.client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+                exp_id = exp.experiment_id
+        else:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            exp_id = exp.experiment_id
+        self._experiments[name] = exp_id
+        return exp_id
+
+    def start_run(self, experiment: str, *, run_name: str, tags: dict[str, str],
+                  parent_run_id: str | None = None) -> str:
+        all_tags = {
+            f"{TAG}host": socket.gethostname(),
+            f"{TAG}pid": str(os.getpid()),
+            f"{TAG}proc_start": proc_start_time(os.getpid()),
+            f"{TAG}heartbeat": str(int(time.time())),
+            **tags,
+        }
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        exp_id = self.experiment_id(experiment)
+        assert exp_id is not None
+        run = self.client.create_run(exp_id, tags=all_tags, run_name=run_name)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(_key(k), _param_value(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i: i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int, *,
+                    heartbeat: bool = True) -> None:
+        """All of one step's metrics in one write (plus a heartbeat tag)."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        items = [Metric(_key(k), float(v), now, step) for k, v in metrics.items() if v is not None]
+        tags = [RunTag(f"{TAG}heartbeat", str(int(time.time())))] if heartbeat else []
+        self.client.log_batch(run_id, metrics=items, tags=tags)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.client.log_text(run_id, text, name)
+
+    def log_figure(self, run_id: str, figure: Any, name: str) -> None:
+        self.client.log_figure(run_id, figure, name)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """status: FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(run_id, status=status)
+
+    # -- stale runs ---------------------------------------------------------------------------------
+    def reap_stale_runs(self, experiment_ids: list[str] | None = None) -> list[str]:
+        """Mark KILLED the RUNNING runs whose process is gone (same host) or whose heartbeat is stale."""
+        from mlflow.entities import ViewType
+
+        if experiment_ids is None:
+            experiment_ids = [e.experiment_id for e in self.client.search_experiments(view_type=ViewType.ALL)]
+        if not experiment_ids:
+            return []
+        host = socket.gethostname()
+        now = time.time()
+        reaped = []
+        runs = self.client.search_runs(experiment_ids, filter_string="attributes.status = 'RUNNING'",
+                                       max_results=5000)
+        for run in runs:
+            tags = run.data.tags
+            if f"{TAG}pid" not in tags:
+                continue  # not ours
+            dead = False
+            if tags.get(f"{TAG}host") == host:
+                dead = not process_alive(int(tags[f"{TAG}pid"]), tags.get(f"{TAG}proc_start", ""))
+            else:
+                beat = float(tags.get(f"{TAG}heartbeat", run.info.start_time / 1000))
+                dead = now - beat > STALE_AFTER_S
+            if dead:
+                self.set_tags(run.info.run_id, {f"{TAG}status": "killed"})
+                self.end_run(run.info.run_id, "KILLED")
+                reaped.append(run.info.run_id)
+        return reaped
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def _key(key: str) -> str:
+    return _SAFE_KEY.sub("_", key)[:250]
+
+
+def _param_value(value: Any) -> str:
+    text = "null" if value is None else str(value)
+    return text[:6000]

@@ -1,0 +1,290 @@
+"""One run: prepare (data + model, nothing written), then execute (fit, evaluate, track).
+
+Bad input surfaces in ``prepare`` as ``SpecError`` before any store is touched;
+anything that goes wrong during ``execute`` is recorded on the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnlab.data import Dataset, load_dataset
+from nnlab.errors import SpecError, TrialFailed
+from nnlab.spec import Spec
+
+TAG = "nnlab."
+DIAGNOSTIC_BATCH = 256
+
+
+@dataclass
+class Prepared:
+    spec: Spec
+    data: Dataset
+    model: Any
+    pretrain_data: Dataset | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str | None
+    status: str  # completed, diverged, pruned, failed, killed
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def _loss_and_metrics(task: str) -> tuple[Any, list[Any]]:
+    from nnlab.train._env import keras
+
+    k = keras()
+    if task == "classification":
+        return k.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+    return k.losses.MeanSquaredError(), ["mae", "mse"]
+
+
+def _pretrain_cfg(spec: Spec) -> Any:
+    pre = spec.train.pretrain
+    assert pre is not None
+    updates: dict[str, Any] = {"classes": pre.classes}
+    if pre.dataset is not None:
+        updates["dataset"] = pre.dataset
+    if pre.train_size is not None:
+        updates["train_size"] = pre.train_size
+    return spec.data.model_copy(update=updates)
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Load the data and build the model. Raises SpecError for input the spec alone could not catch."""
+    from nnlab.models import build_model
+    from nnlab.train._env import keras
+
+    k = keras()
+    try:
+        data = load_dataset(spec.data)
+        pretrain_data = load_dataset(_pretrain_cfg(spec)) if spec.train.pretrain is not None else None
+        k.utils.set_random_seed(spec.train.seed)
+        model = build_model(spec.model, data.info, augment=list(spec.data.augment), seed=spec.train.seed)
+    except SpecError as exc:
+        raise spec.locate(exc) from None
+    return Prepared(spec=spec, data=data, model=model, pretrain_data=pretrain_data)
+
+
+def _steps_per_execution(spec: Spec, steps_per_epoch: int) -> int:
+    if spec.train.steps_per_execution != "auto":
+        return int(spec.train.steps_per_execution)
+    return max(1, min(steps_per_epoch, 32))
+
+
+def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float | None,
+         callbacks: list[Any]) -> None:
+    from nnlab.train._optim import build_optimizer
+
+    spec = prepared.spec
+    n = len(data.x_train)
+    batch = min(spec.train.batch_size, n)
+    steps = math.ceil(n / batch)
+    loss, metrics = _loss_and_metrics(data.info.task)
+    model.compile(optimizer=build_optimizer(spec.train, steps, lr), loss=loss, metrics=metrics,
+                  steps_per_execution=_steps_per_execution(spec, steps), jit_compile=False)
+    model.fit(data.x_train, data.y_train, batch_size=batch, epochs=epochs, shuffle=True, verbose=0,
+              validation_data=(data.x_val, data.y_val), callbacks=callbacks)
+
+
+def _transfer_weights(source: Any, target: Any, freeze: bool) -> int:
+    """Copy every same-named, same-shaped layer except the head; optionally freeze them."""
+    moved = 0
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        src = by_name.get(layer.name)
+        if src is None or layer.name == "head" or not src.weights:
+            continue
+        if [w.shape for w in src.weights] != [w.shape for w in layer.weights]:
+            continue
+        layer.set_weights(src.get_weights())
+        if freeze:
+            layer.trainable = False
+        moved += 1
+    return moved
+
+
+def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[str, str] | None = None,
+            parent_run_id: str | None = None, run_name: str | None = None,
+            epoch_hook: Callable[[int, dict[str, float]], bool] | None = None,
+            progress: bool = False, figures: bool = True) -> RunResult:
+    """Fit, evaluate on the test split (and extra splits), and record everything on a new run."""
+    from nnlab.models import build_model
+    from nnlab.train import _callbacks as cb
+    from nnlab.train._env import device_description, keras
+
+    k = keras()
+    spec, data, model = prepared.spec, prepared.data, prepared.model
+    run_id: str | None = None
+    started = time.time()
+    result = RunResult(run_id=None, status="failed")
+    if tracker is not None:
+        run_id = tracker.start_run(spec.name, run_name=run_name or spec.name, parent_run_id=parent_run_id, tags={
+            f"{TAG}phase": phase,
+            f"{TAG}status": "running",
+            f"{TAG}spec_hash": spec.spec_hash(),
+            f"{TAG}spec_name": spec.name,
+            f"{TAG}source": spec.source,
+            f"{TAG}git_commit": _git_commit(),
+            f"{TAG}keras_version": k.__version__,
+            f"{TAG}tensorflow_version": _tf_version(),
+            f"{TAG}device": device_description(),
+            **(tags or {}),
+        })
+        tracker.log_params(run_id, spec.flat_params())
+    result.run_id = run_id
+
+    def sink(metrics: dict[str, float], epoch: int) -> None:
+        if tracker is not None and run_id is not None:
+            tracker.log_metrics(run_id, metrics, step=epoch)
+
+    loss_fn, _ = _loss_and_metrics(data.info.task)
+    divergence = cb.Divergence()
+    extras: list[Any] = []
+    if spec.train.diagnostics:
+        m = min(DIAGNOSTIC_BATCH, len(data.x_train))
+        extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation))
+    recorder = cb.Recorder(sink, extras)
+    callbacks: list[Any] = [divergence, *extras, recorder]
+    hook = None
+    if epoch_hook is not None:
+        hook = cb.EpochHook(epoch_hook, lambda: recorder.last)
+        callbacks.append(hook)
+    if spec.train.early_stopping:
+        callbacks.append(k.callbacks.EarlyStopping(monitor="val_loss", patience=spec.train.early_stopping,
+                                                   restore_best_weights=spec.train.restore_best))
+    if progress:
+        callbacks.append(cb.Progress(spec.train.epochs, spec.name))
+    try:
+        pre = spec.train.pretrain
+        if pre is not None and prepared.pretrain_data is not None:
+            pre_model = build_model(spec.model, prepared.pretrain_data.info, augment=list(spec.data.augment),
+                                    seed=spec.train.seed)
+            pre_rec = cb.Recorder(None, [])
+            _fit(prepared, pre_model, prepared.pretrain_data, pre.epochs, pre.learning_rate, [pre_rec])
+            moved = _transfer_weights(pre_model, model, pre.freeze)
+            pre_metrics = {f"pretrain_{key}": v for key, v in pre_rec.last.items()}
+            pre_metrics["pretrain_layers_transferred"] = float(moved)
+            result.metrics.update(pre_metrics)
+            if tracker is not None and run_id is not None:
+                tracker.log_metrics(run_id, pre_metrics, step=0, heartbeat=True)
+        _fit(prepared, model, data, spec.train.epochs, None, callbacks)
+        result.history = recorder.history
+        result.epochs = len(next(iter(recorder.history.values()), []))
+        result.metrics.update(recorder.last)
+        if divergence.diverged:
+            result.status = "diverged"
+        else:
+            result.status = "pruned" if hook is not None and hook.stopped else "completed"
+            result.metrics.update(_evaluate(model, data))
+        _summaries(result, model)
+    except KeyboardInterrupt:
+        result.status = "killed"
+        _finish(tracker, run_id, result, started, "KILLED")
+        raise
+    except Exception as exc:  # noqa: BLE001 - one run failing is recorded, not fatal
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
+        if tracker is not None and run_id is not None:
+            try:
+                tracker.log_text(run_id, traceback.format_exc(), "error.txt")
+            except Exception:  # noqa: BLE001 - the store may be the thing that failed
+                pass
+        _finish(tracker, run_id, result, started, "FAILED")
+        raise TrialFailed(result.error) from exc
+    if tracker is not None and run_id is not None:
+        _artifacts(tracker, run_id, spec, model, result, figures)
+    _finish(tracker, run_id, result, started, "FINISHED")
+    return result
+
+
+def _evaluate(model: Any, data: Dataset) -> dict[str, float]:
+    out: dict[str, float] = {}
+    sets = {"test": (data.x_test, data.y_test), **data.extra}
+    for name, (x, y) in sets.items():
+        values = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        out.update({f"{name}_{key}": float(v) for key, v in values.items()})
+    return out
+
+
+def _summaries(result: RunResult, model: Any) -> None:
+    result.metrics["n_params"] = float(model.count_params())
+    result.metrics["epochs_trained"] = float(result.epochs)
+    for key in ("val_loss", "val_accuracy"):
+        values = result.history.get(key)
+        if values:
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:
+                result.metrics[f"best_{key}"] = min(finite) if key == "val_loss" else max(finite)
+    if "loss" in result.history and "val_loss" in result.metrics:
+        result.metrics["gap_loss"] = result.metrics["val_loss"] - result.metrics["loss"]
+    if "accuracy" in result.metrics and "val_accuracy" in result.metrics:
+        result.metrics["gap_accuracy"] = result.metrics["accuracy"] - result.metrics["val_accuracy"]
+
+
+def _finish(tracker: Any, run_id: str | None, result: RunResult, started: float, mlflow_status: str) -> None:
+    result.seconds = time.time() - started
+    if tracker is None or run_id is None:
+        return
+    # per-epoch values are already logged; add only what the epochs did not produce
+    final = {key: v for key, v in result.metrics.items() if key not in result.history}
+    final["train_seconds"] = result.seconds
+    tags = {f"{TAG}status": result.status}
+    if result.error:
+        tags[f"{TAG}error"] = result.error
+    try:
+        tracker.log_metrics(run_id, {key: v for key, v in final.items() if _finite(v)},
+                            step=max(0, result.epochs - 1), heartbeat=False)
+    finally:
+        tracker.set_tags(run_id, tags)
+        tracker.end_run(run_id, mlflow_status)
+
+
+def _finite(v: float) -> bool:
+    return isinstance(v, float) and math.isfinite(v)
+
+
+def _artifacts(tracker: Any, run_id: str, spec: Spec, model: Any, result: RunResult, figures: bool) -> None:
+    tracker.log_text(run_id, spec.to_yaml(), "spec.yaml")
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    tracker.log_text(run_id, "\n".join(lines), "model_summary.txt")
+    if figures and result.history:
+        from nnlab.train._figures import learning_curve
+
+        fig = learning_curve(result.history, title=f"{spec.name} ({result.status})")
+        try:
+            tracker.log_figure(run_id, fig, "learning_curve.png")
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+
+
+def _git_commit() -> str:
+    from nnlab.tracking._mlflow import git_commit
+
+    return git_commit()
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return str(tf.__version__)
+
+
+def run_spec(spec: Spec, tracker: Any, **kwargs: Any) -> RunResult:
+    return execute(prepare(spec), tracker, **kwargs)
+
+
+__all__ = ["Prepared", "RunResult", "execute", "prepare", "run_spec"]

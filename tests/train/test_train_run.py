@@ -1,0 +1,140 @@
+"""A tiny run end to end, read back from a real MLflow store."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from nnlab.errors import TrialFailed
+from nnlab.spec import Spec
+from nnlab.tracking import resolve_store
+from nnlab.tracking._mlflow import Tracker
+from nnlab.train import execute, prepare, run_spec
+
+TINY = """
+name: tiny
+data:
+  dataset: digits_flat
+  train_size: 200
+model:
+  depth: 2
+  width: 8
+train:
+  epochs: 3
+  batch_size: 32
+"""
+
+pytestmark = pytest.mark.xdist_group("train")
+
+
+@pytest.fixture
+def tracker():
+    return Tracker(resolve_store())
+
+
+def test_run_is_logged_with_params_metrics_tags_and_artifacts(write_spec, tracker):
+    spec = Spec.from_yaml(write_spec(TINY))
+    result = run_spec(spec, tracker)
+    assert result.status == "completed"
+    client = MlflowClient(resolve_store().tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "tiny"
+    params = run.data.params
+    for key, value in spec.flat_params().items():
+        assert params[key] == ("null" if value is None else str(value))
+    assert params["model.depth"] == "2" and params["data.dataset"] == "digits_flat"
+    tags = run.data.tags
+    assert tags["nnlab.phase"] == "run"
+    assert tags["nnlab.status"] == "completed"
+    assert tags["nnlab.spec_hash"] == spec.spec_hash()
+    assert tags["nnlab.keras_version"] and tags["nnlab.tensorflow_version"]
+    assert tags["nnlab.device"].startswith(("cpu", "gpu"))
+    assert "nnlab.git_commit" in tags
+    history = client.get_metric_history(result.run_id, "val_loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    metrics = run.data.metrics
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "test_loss", "test_accuracy", "grad_norm/hidden_01",
+                "grad_norm/hidden_02", "dead_units"):
+        assert key in metrics, key
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"spec.yaml", "model_summary.txt", "learning_curve.png"} <= artifacts
+    spec_text = open(client.download_artifacts(result.run_id, "spec.yaml")).read()
+    assert Spec.from_dict(__import__("yaml").safe_load(spec_text)).flat_params() == spec.flat_params()
+
+
+def test_same_spec_and_seed_give_identical_metrics(write_spec):
+    spec = Spec.from_yaml(write_spec(TINY))
+    first = run_spec(spec, None, figures=False)
+    second = run_spec(spec, None, figures=False)
+    assert first.history["loss"] == second.history["loss"]
+    assert first.metrics["test_loss"] == second.metrics["test_loss"]
+    other = run_spec(spec.with_values({"train.seed": 7}), None, figures=False)
+    assert other.history["loss"] != first.history["loss"]
+
+
+def test_regression_run_logs_regression_metrics(write_spec):
+    spec = Spec.from_yaml(write_spec("""
+        name: reg
+        data: {dataset: function, n_samples: 200, ood_range: [-2, 2]}
+        model: {depth: 1, width: 8, activation: tanh}
+        train: {epochs: 2}
+    """))
+    result = run_spec(spec, None, figures=False)
+    for key in ("mae", "val_mae", "test_mae", "ood_mae", "saturated_units"):
+        assert key in result.metrics, key
+    assert "accuracy" not in result.metrics
+
+
+def test_diverging_run_is_marked_not_crashed(write_spec, tracker):
+    spec = Spec.from_yaml(write_spec(TINY), ["train.optimizer=sgd", "train.learning_rate=1000",
+                                             "train.epochs=5"])
+    result = run_spec(spec, tracker)
+    assert result.status == "diverged"
+    assert result.epochs < 5 or not math.isfinite(result.metrics.get("loss", float("nan")))
+    run = MlflowClient(resolve_store().tracking_uri).get_run(result.run_id)
+    assert run.data.tags["nnlab.status"] == "diverged"
+    assert run.info.status == "FINISHED"
+    assert "test_loss" not in run.data.metrics
+
+
+def test_exception_in_a_run_is_recorded_as_failed(write_spec, tracker):
+    spec = Spec.from_yaml(write_spec(TINY))
+
+    def explode(epoch, metrics):
+        raise RuntimeError("boom at epoch end")
+
+    with pytest.raises(TrialFailed, match="boom"):
+        execute(prepare(spec), tracker, epoch_hook=explode)
+    client = MlflowClient(resolve_store().tracking_uri)
+    exp = client.get_experiment_by_name("tiny")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["nnlab.status"] == "failed"
+    assert "boom" in run.data.tags["nnlab.error"]
+
+
+def test_epoch_hook_prunes(write_spec, tracker):
+    spec = Spec.from_yaml(write_spec(TINY), ["train.epochs=6"])
+    result = execute(prepare(spec), tracker, epoch_hook=lambda epoch, metrics: epoch >= 1)
+    assert result.status == "pruned" and result.epochs == 2
+
+
+def test_runs_of_dead_processes_are_marked_killed(write_spec, tracker):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run_id = tracker.start_run("tiny", run_name="ghost", tags={"nnlab.phase": "run"})
+    tracker.set_tags(run_id, {"nnlab.pid": str(gone.pid), "nnlab.proc_start": ""})
+    alive = tracker.start_run("tiny", run_name="alive", tags={"nnlab.phase": "run"})
+    reaped = tracker.reap_stale_runs()
+    assert reaped == [run_id]
+    client = MlflowClient(resolve_store().tracking_uri)
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert client.get_run(alive).info.status == "RUNNING"
+    assert os.getpid() == int(client.get_run(alive).data.tags["nnlab.pid"])
