@@ -1,8 +1,10 @@
 """Specs: YAML files validated into typed, frozen sections."""
 
 from nnlab.errors import SpecError
+from nnlab.spec._cells import Cell, expand, format_value
 from nnlab.spec._load import available_studies, resolve_spec_path
 from nnlab.spec._schema import (
+    BoundExpect,
     CompareExpect,
     DataSpec,
     ModelSpec,
@@ -17,6 +19,7 @@ from nnlab.spec._schema import (
 )
 
 __all__ = [
+    "BoundExpect", "Cell", "expand", "format_value",
     "CompareExpect", "DataSpec", "ModelSpec", "PretrainSpec", "Spec", "SpecError", "SweepSpec", "TrainSpec",
     "TrendExpect", "TuneChoices", "TuneRange", "available_studies", "higher_is_better", "resolve_spec_path",
 ]

@@ -8,12 +8,13 @@ from pydantic import ValidationError
 
 from nnlab.errors import SpecError
 from nnlab.registry import did_you_mean
+from nnlab.spec._cells import factor_values, is_linked, linked_label, linked_values
 from nnlab.spec._schema import SECTION_MODELS, Spec, TuneChoices, TuneRange
 
 SWEEPABLE_SECTIONS = tuple(SECTION_MODELS)
 
 
-def _fail(spec: Spec, key: str, message: str, *, at: str | None = None) -> SpecError:
+def _fail(spec: Spec, key: str, message: str, *, at: str | tuple[Any, ...] | None = None) -> SpecError:
     file, line = spec.where(at or key)
     return SpecError(message, file=file, line=line, key=key)
 
@@ -88,17 +89,25 @@ def _check_sweep(spec: Spec) -> None:
     sweep = spec.sweep
     for key, values in sweep.grid.items():
         where = f"sweep.grid.{key}"
+        if is_linked(key):
+            _check_linked(spec, key, values)
+            continue
         _known_key(spec, key, where)
-        seen = []
+        seen: list[Any] = []
         for value in values:
             if value in seen:
                 raise _fail(spec, where, f"lists {value!r} twice")
             seen.append(value)
             _try_value(spec, key, value, where)
+    linked_keys = [k for key, values in sweep.grid.items() if is_linked(key) for v in values
+                   for k in linked_values(v)]
+    for key in sweep.grid:
+        if not is_linked(key) and key in linked_keys:
+            raise _fail(spec, f"sweep.grid.{key}", f"{key} is also set by a linked grid factor; set it in one place")
     for key, param in sweep.tune.items():
         where = f"sweep.tune.{key}"
         _known_key(spec, key, where)
-        if key in sweep.grid:
+        if key in sweep.grid or key in linked_keys:
             raise _fail(spec, where, f"{key} is both a grid factor and a tuned one; choose one")
         if isinstance(param, TuneChoices):
             for value in param.choices:
@@ -111,6 +120,28 @@ def _check_sweep(spec: Spec) -> None:
                 raise _fail(spec, where, f"{key} is an integer, so low, high and step must be integers, "
                             f"but got low={param.low!r}, high={param.high!r}")
     _check_objective(spec)
+
+
+def _check_linked(spec: Spec, factor: str, options: list[Any]) -> None:
+    where = f"sweep.grid.{factor}"
+    labels = []
+    keys: set[str] | None = None
+    for i, option in enumerate(options):
+        if not isinstance(option, dict) or not linked_values(option):
+            raise _fail(spec, where, f"is a linked factor (no dot in its name), so each value must be a mapping "
+                        f"of dotted keys such as {{model.residual: true, model.normalization: batch}}, but item "
+                        f"{i} is {option!r}")
+        for key, value in linked_values(option).items():
+            _known_key(spec, key, where)
+            _try_value(spec, key, value, where)
+        these = set(linked_values(option))
+        if keys is not None and these != keys:
+            raise _fail(spec, where, f"every value of a linked factor must set the same keys ({sorted(keys)}), "
+                        f"but item {i} sets {sorted(these)}")
+        keys = these
+        labels.append(linked_label(option))
+    if len(set(labels)) != len(labels):
+        raise _fail(spec, where, f"labels must be distinct, but got {labels}")
 
 
 def metric_names(task: str | None) -> list[str]:
@@ -139,20 +170,23 @@ def _check_expect(spec: Spec) -> None:
     grid = spec.sweep.grid
     for i, claim in enumerate(spec.expect):
         where = f"expect[{i}]"
+        at = ("expect", i)
         mappings = {"where": claim.where}
         if claim.kind == "compare":
             mappings.update(better=claim.better, than=claim.than)
-        else:
-            if claim.along not in grid:
-                raise _fail(spec, f"{where}.along", f"must be a sweep.grid key (one of: {', '.join(grid) or 'none'})"
-                            f", but got {claim.along!r}", at="expect")
+        elif claim.kind == "trend":
+            if claim.along not in grid or is_linked(claim.along):
+                keys = [k for k in grid if not is_linked(k)]
+                raise _fail(spec, f"{where}.along", f"must be a sweep.grid key with ordered values (one of: "
+                            f"{', '.join(keys) or 'none'}), but got {claim.along!r}", at=at)
             if len(grid[claim.along]) < 2:
-                raise _fail(spec, f"{where}.along", f"sweep.grid.{claim.along} needs at least 2 values for a trend")
+                raise _fail(spec, f"{where}.along", f"sweep.grid.{claim.along} needs at least 2 values for a trend",
+                            at=at)
         for label, mapping in mappings.items():
             for key, value in mapping.items():
                 if key not in grid:
                     raise _fail(spec, f"{where}.{label}", f"{key!r} is not a sweep.grid key (grid keys: "
-                                f"{', '.join(grid) or 'none'})", at="expect")
-                if value not in grid[key]:
+                                f"{', '.join(grid) or 'none'})", at=at)
+                if value not in factor_values(grid, key):
                     raise _fail(spec, f"{where}.{label}", f"{key}={value!r} is not one of the grid's values "
-                                f"{grid[key]}", at="expect")
+                                f"{factor_values(grid, key)}", at=at)

@@ -186,7 +186,7 @@ class PretrainSpec(Section):
     classes: list[Annotated[int, Field(ge=0)]] | None = None
     dataset: str | None = None
     train_size: int | float | None = None
-    epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
+    epochs: Annotated[int, Field(ge=0, le=100_000)] = 10  # 0 = no pretraining (the from-scratch baseline)
     learning_rate: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
     freeze: bool = False  # freeze the pretrained body while fine-tuning
 
@@ -324,6 +324,25 @@ class TrendExpect(Section):
     where: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class BoundExpect(Section):
+    """A metric should lie above and/or below a value (in every selected cell)."""
+
+    kind: Literal["bound"] = "bound"
+    name: str | None = None
+    metric: str
+    above: float | None = None
+    below: float | None = None
+    where: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> BoundExpect:
+        if self.above is None and self.below is None:
+            raise ValueError("a bound needs 'above', 'below' or both")
+        if self.above is not None and self.below is not None and not self.above < self.below:
+            raise ValueError(f"needs above < below, but got above={self.above}, below={self.below}")
+        return self
+
+
 def split_key(key: str) -> tuple[Any, ...]:
     from nnlab.spec._load import split_dotted
 
@@ -334,7 +353,7 @@ def _expect_item(item: Any) -> Any:
     """Accept ``{kind: compare, ...}`` and the short form ``{compare: {...}}``."""
     if isinstance(item, dict) and len(item) == 1:
         (key, body), = item.items()
-        if key in ("compare", "trend") and isinstance(body, dict):
+        if key in ("compare", "trend", "bound") and isinstance(body, dict):
             return {"kind": key, **body}
     return item
 
@@ -346,7 +365,7 @@ class Spec(Section):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
-    expect: list[Annotated[CompareExpect | TrendExpect, Field(discriminator="kind")]] = Field(
+    expect: list[Annotated[CompareExpect | TrendExpect | BoundExpect, Field(discriminator="kind")]] = Field(
         default_factory=list)
     report: list[str] = Field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -376,13 +395,14 @@ class Spec(Section):
     def source(self) -> str:
         return self._source
 
-    def where(self, dotted: str) -> tuple[str, int]:
-        """The file and line a dotted key came from (its nearest located ancestor)."""
+    def where(self, key: str | tuple[Any, ...]) -> tuple[str, int]:
+        """The file and line a dotted key (or key path) came from (its nearest located ancestor)."""
         from nnlab.spec._load import split_dotted
 
         if self._located is None:
             return (self._source, 1)
-        return self._located.locate(split_dotted(dotted)) or (self._source, 1)
+        path = split_dotted(key) if isinstance(key, str) else key
+        return self._located.locate(path) or (self._source, 1)
 
     def locate(self, error: Any) -> Any:
         """Give a SpecError raised outside the loader (e.g. by a data loader) this spec's file and line."""

@@ -167,7 +167,7 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
         callbacks.append(cb.Progress(spec.train.epochs, spec.name))
     try:
         pre = spec.train.pretrain
-        if pre is not None and prepared.pretrain_data is not None:
+        if pre is not None and pre.epochs > 0 and prepared.pretrain_data is not None:
             pre_model = build_model(spec.model, prepared.pretrain_data.info, augment=list(spec.data.augment),
                                     seed=spec.train.seed)
             pre_rec = cb.Recorder(None, [])
@@ -214,6 +214,10 @@ def _evaluate(model: Any, data: Dataset) -> dict[str, float]:
     for name, (x, y) in sets.items():
         values = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
         out.update({f"{name}_{key}": float(v) for key, v in values.items()})
+    for name in data.extra:  # how much worse the model is on an extra split than on the test split
+        for metric in ("mse", "mae"):
+            if out.get(f"test_{metric}", 0.0) > 0.0 and f"{name}_{metric}" in out:
+                out[f"{name}_{metric}_ratio"] = out[f"{name}_{metric}"] / out[f"test_{metric}"]
     return out
 
 

@@ -131,7 +131,8 @@ def test_sweep_shapes(write_spec):
 @pytest.mark.parametrize("sweep, fragment", [
     ("grid: {model.dpth: [1, 2]}", "did you mean 'depth'"),
     ("grid: {model.depth: [1, two]}", "value 'two' for model.depth"),
-    ("grid: {name: [a]}", "must name a key in data, model or train"),
+    ("grid: {sweep.seeds: [1]}", "must name a key in data, model or train"),
+    ("grid: {name: [a]}", "linked factor"),
     ("grid: {model.depth: [1, 1]}", "twice"),
     ("tune: {train.learning_rate: {low: 1, high: 0.1}}\n  trials: 2", "low < high"),
     ("tune: {train.learning_rate: {low: 0, high: 0.1, log: true}}\n  trials: 2", "low > 0"),
@@ -195,3 +196,49 @@ def test_spec_hash_changes_with_content(write_spec):
     a = Spec.from_yaml(path)
     assert a.spec_hash() == Spec.from_yaml(path).spec_hash()
     assert a.spec_hash() != Spec.from_yaml(path, ["model.depth=3"]).spec_hash()
+
+
+def test_linked_grid_factor_expands_to_labelled_cells(write_spec):
+    from nnlab.spec import expand
+
+    path = write_spec("""
+        name: linked
+        data: {dataset: iris}
+        sweep:
+          grid:
+            model.depth: [2, 8]
+            variant:
+              - {label: plain, model.residual: false, model.normalization: none}
+              - {label: resnet, model.residual: true, model.normalization: batch}
+          seeds: 2
+        expect:
+          - compare: {metric: val_loss, better: {variant: resnet}, than: {variant: plain}, where: {model.depth: 8}}
+          - bound: {metric: val_accuracy, above: 0.5}
+    """)
+    spec = Spec.from_yaml(path)
+    cells = expand(spec.sweep.grid)
+    assert [c.id for c in cells] == ["model.depth=2,variant=plain", "model.depth=2,variant=resnet",
+                                     "model.depth=8,variant=plain", "model.depth=8,variant=resnet"]
+    assert cells[3].values == {"model.depth": 8, "model.residual": True, "model.normalization": "batch"}
+    assert cells[3].matches({"variant": "resnet", "model.depth": 8})
+    applied = spec.with_values(cells[3].values)
+    assert applied.model.residual and applied.model.normalization == "batch"
+
+
+@pytest.mark.parametrize("variant, fragment", [
+    ("[{model.residual: nope}]", "must be true or false"),
+    ("[{model.resdual: true}]", "did you mean 'residual'"),
+    ("[1, 2]", "linked factor"),
+    ("[{model.residual: true}, {model.depth: 3}]", "same keys"),
+    ("[{label: a, model.depth: 2}, {label: a, model.depth: 3}]", "distinct"),
+])
+def test_bad_linked_factors(write_spec, variant, fragment):
+    path = write_spec(f"name: l\ndata: {{dataset: iris}}\nsweep:\n  grid:\n    variant: {variant}\n")
+    with pytest.raises(SpecError, match=fragment):
+        Spec.from_yaml(path)
+
+
+def test_bound_needs_a_bound(write_spec):
+    path = write_spec("name: b\ndata: {dataset: iris}\nexpect:\n  - {kind: bound, metric: val_loss}\n")
+    with pytest.raises(SpecError, match="needs 'above', 'below'"):
+        Spec.from_yaml(path)
