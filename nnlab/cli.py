@@ -41,6 +41,14 @@ def _split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
     return specs, overrides
 
 
+def spec_and_overrides(items: Sequence[str]) -> tuple[str, list[str]]:
+    """The first item names the spec; every later one is a key=value override (checked by the loader)."""
+    if not items or "=" in items[0]:
+        raise SpecError("give a spec file or study name first, then key=value overrides",
+                        file="<command line>", line=1)
+    return items[0], list(items[1:])
+
+
 def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking server or database URI (default: the embedded "
                                           "store in $NNLAB_STORE, ./.nnlab)")
@@ -133,11 +141,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from nnlab.spec import Spec
 
-    specs, overrides = _split_overrides(args.items)
-    if len(specs) != 1:
-        raise SpecError(f"run takes exactly one spec, but got {len(specs)}: {' '.join(specs) or '(none)'}",
-                        file="<command line>", line=1)
-    spec = Spec.from_yaml(specs[0], overrides, args.profile)
+    path, overrides = spec_and_overrides(args.items)
+    spec = Spec.from_yaml(path, overrides, args.profile)
     from nnlab.tracking import resolve_store
 
     store = resolve_store(args.tracking_uri)

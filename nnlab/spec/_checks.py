@@ -119,7 +119,21 @@ def _check_sweep(spec: Spec) -> None:
             if isinstance(current, int) and not isinstance(current, bool) and not param.is_int:
                 raise _fail(spec, where, f"{key} is an integer, so low, high and step must be integers, "
                             f"but got low={param.low!r}, high={param.high!r}")
+    _check_cells(spec)
     _check_objective(spec)
+
+
+def _check_cells(spec: Spec) -> None:
+    """Every combination must make a valid spec (e.g. a family must take each dataset it meets)."""
+    from nnlab.spec._cells import expand
+
+    if len(spec.sweep.grid) < 2:
+        return  # single values were checked one by one above
+    for cell in expand(spec.sweep.grid):
+        try:
+            spec.with_values(cell.values)
+        except SpecError as exc:
+            raise _fail(spec, "sweep.grid", f"cell {cell.id} is not a valid spec: {exc.key}: {exc.detail}") from None
 
 
 def _check_linked(spec: Spec, factor: str, options: list[Any]) -> None:
@@ -131,9 +145,12 @@ def _check_linked(spec: Spec, factor: str, options: list[Any]) -> None:
             raise _fail(spec, where, f"is a linked factor (no dot in its name), so each value must be a mapping "
                         f"of dotted keys such as {{model.residual: true, model.normalization: batch}}, but item "
                         f"{i} is {option!r}")
-        for key, value in linked_values(option).items():
+        for key in linked_values(option):
             _known_key(spec, key, where)
-            _try_value(spec, key, value, where)
+        try:
+            spec.with_values(linked_values(option))
+        except SpecError as exc:
+            raise _fail(spec, where, f"value {linked_label(option)!r}: {exc.detail}") from None
         these = set(linked_values(option))
         if keys is not None and these != keys:
             raise _fail(spec, where, f"every value of a linked factor must set the same keys ({sorted(keys)}), "

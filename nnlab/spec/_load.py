@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
@@ -111,9 +111,9 @@ def _load_tree(path: Path, stack: tuple[Path, ...], via: tuple[str, int] | None)
         file, line = via or (shown, 1)
         raise SpecError(f"extends chain longer than {MAX_EXTENDS_DEPTH} files", file=file, line=line,
                         key="extends")
-    if via is not None and not path.exists():
-        raise SpecError(f"extends a file that does not exist: {shown}", file=via[0], line=via[1],
-                        key="extends")
+    if via is not None and not path.is_file():
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise SpecError(f"extends {shown}, which {problem}", file=via[0], line=via[1], key="extends")
     located = parse(read_text(path, shown), shown)
     data = located.data
     extends = data.pop("extends", None)
@@ -247,22 +247,47 @@ def _real_path(data: Any, loc: tuple[Any, ...], etype: str) -> Path_:
 
 
 def _field_for(path: Path_) -> tuple[type[BaseModel] | None, Any]:
-    """The model that holds the last key of ``path`` and that field's info (None when unknown)."""
-    model: Any = Spec
-    info = None
-    owner = None
+    """The model that owns the last model field on ``path``, and the annotation and metadata of the value
+    at ``path`` (following dict values and list items), or None when the path leaves the schema."""
+    owner: type[BaseModel] | None = None
+    annotation: Any = Spec
+    metadata: list[Any] = []
     for part in path:
-        if isinstance(part, int) or model is None:
-            model = _inner_model(info.annotation) if info is not None else None
-            continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        model = _inner_model(annotation)
+        container = _container(annotation)
+        if isinstance(part, str) and model is not None and container is None:
+            if part not in model.model_fields:
+                return model, None
+            owner = model
+            info = model.model_fields[part]
+            annotation, metadata = info.annotation, list(info.metadata)
+        elif container is not None:
+            origin, args = container
+            annotation = args[-1] if args else Any
+            metadata = []
+        else:
             return owner, None
-        if part not in model.model_fields:
-            return model, None
-        owner = model
-        info = model.model_fields[part]
-        model = _inner_model(info.annotation)
-    return owner, info
+    return owner, _Described(annotation, metadata)
+
+
+class _Described:
+    def __init__(self, annotation: Any, metadata: list[Any]) -> None:
+        self.annotation = annotation
+        self.metadata = metadata
+
+
+def _container(annotation: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """(origin, args) of the dict or list inside an annotation (through Optional/Annotated), else None."""
+    origin = get_origin(annotation)
+    if origin in (dict, list):
+        return origin, get_args(annotation)
+    if origin is not None and (origin is Union or str(origin) in ("<class 'types.UnionType'>",)
+                               or origin is Annotated):
+        for arg in get_args(annotation):
+            found = _container(arg)
+            if found is not None:
+                return found
+    return None
 
 
 def _inner_model(annotation: Any) -> Any:
@@ -278,7 +303,7 @@ def _inner_model(annotation: Any) -> Any:
 def describe_annotation(annotation: Any, metadata: list[Any]) -> str:
     """'an integer >= 1 and <= 512', 'a number in [0, 1)', 'one of: none, batch, layer' …"""
     origin = get_origin(annotation)
-    if origin is not None and str(origin).endswith("Annotated"):
+    if origin is Annotated:
         base, *meta = get_args(annotation)
         flat: list[Any] = []
         for m in meta:
@@ -331,13 +356,11 @@ def _message(err: dict[str, Any], path: Path_, data: Any) -> str:
     value = err.get("input")
     owner, info = _field_for(path)
     if etype == "extra_forbidden":
-        valid = sorted(owner.model_fields) if owner is not None and path[-1] not in owner.model_fields else []
-        if owner is None or not valid:
-            _, parent_info = _field_for(path[:-1])
-            model = _inner_model(parent_info.annotation) if parent_info is not None else Spec
-            valid = sorted(model.model_fields) if model is not None else []
-            if path[:-1] == ():
-                valid = list(TOP_LEVEL_KEYS)
+        _, parent = _field_for(path[:-1])
+        model = _inner_model(parent.annotation) if parent is not None else None
+        valid = sorted(model.model_fields) if model is not None else []
+        if path[:-1] == ():
+            valid = list(TOP_LEVEL_KEYS)
         return f"unknown key{did_you_mean(str(path[-1]), valid)} (expected one of: {', '.join(valid)})"
     if etype == "missing":
         return "is required"

@@ -7,6 +7,7 @@ alias bombs stop after a bounded number of nodes instead of exhausting memory.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ def read_text(path: Path, shown: str) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot be read: {exc.strerror or exc}", file=shown, line=1) from None
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                          (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            raise SpecError(f"is encoded as {encoding}; save it as UTF-8", file=shown, line=1)
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise SpecError("is a binary file (NUL byte); expected UTF-8 YAML text", file=shown, line=line)
@@ -72,7 +77,12 @@ def read_text(path: Path, shown: str) -> str:
 
 def parse(text: str, shown: str, *, top_level_mapping: bool = True) -> Located:
     """Parse YAML text into plain data and the location of every key path."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise SpecError(f"YAML syntax error: character #x{exc.character:04x} is not allowed in YAML text",
+                        file=shown, line=line) from None
     try:
         try:
             node = loader.get_single_node()
@@ -82,9 +92,15 @@ def parse(text: str, shown: str, *, top_level_mapping: bool = True) -> Located:
             problem = exc.problem or "invalid YAML"
             context = f" {exc.context}" if exc.context else ""
             raise SpecError(f"YAML syntax error: {problem}{context}", file=shown, line=line) from None
+        except yaml.reader.ReaderError as exc:
+            line = text[: exc.position].count("\n") + 1
+            raise SpecError(f"YAML syntax error: character #x{exc.character:04x} is not allowed in YAML text",
+                            file=shown, line=line) from None
         except yaml.YAMLError as exc:
-            raise SpecError(f"YAML syntax error: {exc}", file=shown, line=1) from None
+            raise SpecError(f"YAML syntax error: {str(exc).splitlines()[0]}", file=shown, line=1) from None
         out = Located(data=None)
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            node = None
         if node is None:
             if top_level_mapping:
                 raise SpecError("file is empty; expected a mapping with sections such as data, model, train",
