@@ -266,13 +266,8 @@ def _artifacts(tracker: Any, run_id: str, spec: Spec, model: Any, result: RunRes
     if figures and result.history:
         from nnlab.train._figures import learning_curve
 
-        fig = learning_curve(result.history, title=f"{spec.name} ({result.status})")
-        try:
-            tracker.log_figure(run_id, fig, "learning_curve.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+        tracker.log_figure(run_id, learning_curve(result.history, title=f"{spec.name} ({result.status})"),
+                           "learning_curve.png")
 
 
 def _git_commit() -> str:
