@@ -82,7 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add commands: each has add_parsers(subparsers, command_decorator).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["nnlab.sweep.commands"]
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C, so a run in progress is ended KILLED rather than left RUNNING."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (embedded use)
+        pass
 
 
 def _print_error(message: str) -> None:
@@ -92,6 +105,7 @@ def _print_error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _terminate_as_interrupt()
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -186,11 +200,12 @@ def _ui(args: argparse.Namespace) -> int:
     from nnlab.tracking import resolve_store
 
     store = resolve_store(args.tracking_uri)
+    from nnlab.tracking._mlflow import Tracker
+
+    Tracker(store).reap_stale_runs()  # the UI should not show runs of dead processes as running
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding the MLflow UI to {args.host} exposes every run to the network without "
               "authentication; put it behind an authenticating proxy (see README)", file=sys.stderr)
-    if store.embedded:
-        store.ensure()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store.tracking_uri,
            "--host", args.host, "--port", str(args.port)]
     print(f"MLflow UI on http://{args.host}:{args.port} for {store.tracking_uri} (Ctrl-C to stop)")

@@ -138,3 +138,52 @@ def test_runs_of_dead_processes_are_marked_killed(write_spec, tracker):
     assert client.get_run(run_id).info.status == "KILLED"
     assert client.get_run(alive).info.status == "RUNNING"
     assert os.getpid() == int(client.get_run(alive).data.tags["nnlab.pid"])
+
+
+def test_killed_run_process_leaves_nothing_running(write_spec, store_dir):
+    """SIGKILL a real 'nnlab run' mid-training; the next command marks its run KILLED."""
+    import signal
+    import time
+
+    path = write_spec(TINY.replace("epochs: 3", "epochs: 400"))
+    proc = subprocess.Popen([sys.executable, "-m", "nnlab.cli", "run", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    client = MlflowClient(resolve_store().tracking_uri)
+    deadline = time.time() + 120
+    running = []
+    while time.time() < deadline and not running:
+        time.sleep(0.5)
+        exp = client.get_experiment_by_name("tiny") if (store_dir / "mlflow.db").exists() else None
+        if exp is not None:
+            running = [r for r in client.search_runs([exp.experiment_id]) if r.data.metrics.get("loss")]
+    assert running, "the run never started logging"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert client.get_run(running[0].info.run_id).info.status == "RUNNING"
+    out = subprocess.run([sys.executable, "-m", "nnlab.cli", "run", str(path), "train.epochs=1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    killed = client.get_run(running[0].info.run_id)
+    assert killed.info.status == "KILLED" and killed.data.tags["nnlab.status"] == "killed"
+
+
+def test_sigterm_ends_the_run_killed(write_spec, store_dir):
+    import signal
+    import time
+
+    path = write_spec(TINY.replace("epochs: 3", "epochs: 400"))
+    proc = subprocess.Popen([sys.executable, "-m", "nnlab.cli", "run", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    client = MlflowClient(resolve_store().tracking_uri)
+    deadline = time.time() + 120
+    runs = []
+    while time.time() < deadline and not runs:
+        time.sleep(0.5)
+        exp = client.get_experiment_by_name("tiny") if (store_dir / "mlflow.db").exists() else None
+        if exp is not None:
+            runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.metrics.get("loss")]
+    assert runs
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    run = client.get_run(runs[0].info.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["nnlab.status"] == "killed"
