@@ -1,0 +1,176 @@
+"""Per-cell statistics (``cells.csv``) and the runs that count as evidence.
+
+Evidence is the confirm runs that completed (one per seed at each cell's best tuned setting). A
+study without confirm runs (``seeds: 0``) falls back to the best tune run of each cell; a study of
+single runs (``nnlab run``) uses those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis._base import is_missing, py
+from analysis._runs import PARAM
+from analysis._stats import summarize
+
+CONFIRM, SINGLE, BEST_TUNE = "confirm", "run", "best tune"
+
+
+def objective_info(spec: Any) -> tuple[str, bool]:
+    """The sweep's objective and whether higher is better."""
+    return spec.sweep.objective, spec.sweep.resolved_direction == "maximize"
+
+
+def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "completed"]
+
+
+def best_per_cell(runs: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
+    """The best completed run of each cell by ``metric``."""
+    done = completed(runs)
+    if metric not in done.columns:
+        return done.iloc[0:0]
+    done = done[np.isfinite(done[metric].astype(float))]
+    if done.empty:
+        return done
+    order = done.sort_values(metric, ascending=not maximize, kind="stable")
+    return order.groupby("cell", sort=False).head(1)
+
+
+def evidence(runs: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, str]:
+    """(the runs claims and cell statistics use, which kind they are)."""
+    if (runs["phase"] == "confirm").any():
+        return completed(runs[runs["phase"] == "confirm"]), CONFIRM
+    if (runs["phase"] == "run").any():
+        return completed(runs[runs["phase"] == "run"]), SINGLE
+    objective, maximize = objective_info(spec)
+    return best_per_cell(runs[runs["phase"] == "tune"], objective, maximize), BEST_TUNE
+
+
+LOG_KEYS = ("train.learning_rate", "model.l1", "model.l2", "train.weight_decay", "data.train_size",
+            "train.batch_size", "model.width")
+
+
+def wants_log(spec: Any, key: str, values: Any) -> bool:
+    """Whether ``key`` reads best on a log axis: a tuned range says so itself; rates, penalties and
+    sizes when their values span half a decade; anything else when it spans more than a decade."""
+    from analysis._base import spans_decades
+
+    param = spec.sweep.tune.get(key) if spec is not None else None
+    if param is not None and hasattr(param, "log"):
+        return bool(param.log)
+    return spans_decades(list(values), 0.5 if key in LOG_KEYS else 1.0)
+
+
+def log_keys(spec: Any, runs: pd.DataFrame) -> list[str]:
+    """The grid and tune keys to draw on log axes, judged on the values the runs used."""
+    out = []
+    for key in [*grid_keys(spec), *tune_keys(spec)]:
+        col = PARAM + key
+        values = [py(v) for v in runs[col]] if col in runs.columns else list(spec.sweep.grid.get(key, []))
+        if wants_log(spec, key, values):
+            out.append(key)
+    return out
+
+
+def grid_keys(spec: Any) -> list[str]:
+    return list(spec.sweep.grid)
+
+
+def tune_keys(spec: Any) -> list[str]:
+    return list(spec.sweep.tune)
+
+
+def cell_values(runs: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """cell id -> {grid key: value} read from the runs' params."""
+    out: dict[str, dict[str, Any]] = {}
+    cols = [PARAM + k for k in keys]
+    present = [c for c in cols if c in runs.columns]
+    for cell, group in runs.groupby("cell", sort=False):
+        first = group.iloc[0]
+        out[str(cell)] = {c[len(PARAM):]: py(first[c]) for c in present}
+    return out
+
+
+def key_metrics(runs: pd.DataFrame, objective: str) -> list[str]:
+    """The objective first, then validation, test and gap metrics the runs have."""
+    wanted = [objective, "val_loss", "val_accuracy", "val_mae", "test_loss", "test_accuracy", "test_mae",
+              "gap_loss", "gap_accuracy"]
+    return [m for m in dict.fromkeys(wanted) if m in runs.columns]
+
+
+def cell_table(runs: pd.DataFrame, spec: Any, study: str = "") -> pd.DataFrame:
+    """One row per cell: grid values, run counts, mean/std/95% CI of key metrics over the evidence runs,
+    and the best tuned values of each tune key."""
+    objective, maximize = objective_info(spec)
+    keys = grid_keys(spec)
+    ev, basis = evidence(runs, spec)
+    values = cell_values(runs, keys)
+    metrics = key_metrics(runs, objective)
+    best_tune = best_per_cell(runs[runs["phase"] == "tune"], objective, maximize).set_index("cell")
+    rows = []
+    for cell, group in runs.groupby("cell", sort=False):
+        cell = str(cell)
+        row: dict[str, Any] = {"study": study, "cell": cell}
+        for key in keys:
+            row[key] = values.get(cell, {}).get(key)
+        counts = group["status"].value_counts()
+        row["n_runs"] = len(group)
+        for status in ("completed", "diverged", "pruned", "failed", "killed"):
+            row[f"n_{status}"] = int(counts.get(status, 0))
+        row["basis"] = basis
+        sample = ev[ev["cell"] == cell]
+        row["n"] = len(sample)
+        for metric in metrics:
+            s = summarize(sample[metric].astype(float).to_numpy()) if metric in sample else summarize([])
+            row[f"{metric}_mean"] = s.mean
+            row[f"{metric}_std"] = s.std
+            row[f"{metric}_ci_low"] = s.ci_low
+            row[f"{metric}_ci_high"] = s.ci_high
+        if cell in best_tune.index:
+            best = best_tune.loc[cell]
+            row[f"best_tune_{objective}"] = float(best[objective])
+            for key in tune_keys(spec):
+                row[f"best_tune:{key}"] = py(best.get(PARAM + key))
+        rows.append(row)
+    return pd.DataFrame(rows)  # cells in grid order: the runs are sorted by the grid
+
+
+def best_cell(table: pd.DataFrame, spec: Any) -> str | None:
+    objective, maximize = objective_info(spec)
+    col = f"{objective}_mean"
+    if table.empty or col not in table or table[col].isna().all():
+        return None
+    idx = table[col].idxmax() if maximize else table[col].idxmin()
+    return str(table.loc[idx, "cell"])
+
+
+STAT_COLUMNS = ["key", "value", "series", "mean", "std", "ci_low", "ci_high", "n"]
+
+
+def stat_by(runs: pd.DataFrame, x_key: str, metric: str, series_keys: list[str]) -> pd.DataFrame:
+    """Mean, std and 95% CI of ``metric`` for each value of ``x_key`` within each series (the
+    combination of ``series_keys`` values): columns STAT_COLUMNS."""
+    from analysis._base import series_label
+
+    col = PARAM + x_key
+    if runs.empty or col not in runs.columns or metric not in runs.columns:
+        return pd.DataFrame({c: [] for c in STAT_COLUMNS})
+    groups: dict[tuple[str, Any], list[float]] = {}
+    xs: dict[tuple[str, Any], Any] = {}
+    series_cols = [PARAM + k for k in series_keys if PARAM + k in runs.columns]
+    for _, row in runs.iterrows():
+        value = None if is_missing(row[col]) else py(row[col])
+        label = series_label({c[len(PARAM):]: py(row[c]) for c in series_cols})
+        gid = (label, repr(value))
+        groups.setdefault(gid, []).append(float(row[metric]))
+        xs[gid] = value
+    rows = []
+    for gid, values in groups.items():
+        s = summarize(values)
+        rows.append({"key": x_key, "value": xs[gid], "series": gid[0], "mean": s.mean, "std": s.std,
+                     "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
+    return pd.DataFrame(rows, columns=STAT_COLUMNS)

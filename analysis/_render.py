@@ -1,0 +1,223 @@
+"""Rendering a computed report: one self-contained HTML file (figures embedded as base64 PNG) and a
+Markdown file with the same tables whose figures sit next to it in ``figures/``.
+
+Both open with the claims table; then where the runs came from, then each study's sections.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from analysis._base import Figure, is_missing, py, short_key, value_label
+
+if TYPE_CHECKING:
+    from analysis._report import Report
+
+CLAIMS_NOTE = ("Effect with its 95% interval over the confirm seeds: compare, mean(better) - mean(than); trend, the "
+               "slope along the key; bound, the margin of the closest cell (positive = inside). Means: better / than, "
+               "last / first value along the key, or closest cell / bound. n: runs on each side. Verdict: supported "
+               "when the interval lies on the claimed side of zero, contradicted when on the other, else "
+               "inconclusive (also with fewer than 2 seeds).")
+VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700"}
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#1f2328;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em}th,td{border:1px solid #d0d7de;padding:.25em .55em;
+text-align:left;vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.verdict{font-weight:600}.muted{color:#59636e;font-size:.9em}
+figure{margin:1.2em 0;padding:0}figure img{max-width:100%;border:1px solid #eaeef2}
+figcaption{font-size:.9em;color:#424a53;margin-top:.3em}
+.scroll{overflow-x:auto}
+"""
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Numbers with a few significant digits; NaN and None as a dash."""
+    value = py(value)
+    if is_missing(value):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    if isinstance(value, tuple):
+        return value_label(value)
+    return str(value)
+
+
+def claims_view(claims: pd.DataFrame, with_study: bool) -> pd.DataFrame:
+    """The claims table as shown: effect with its interval, n per side, verdict and reason."""
+    rows = []
+    for _, c in claims.iterrows():
+        row = {}
+        if with_study:
+            row["study"] = c["study"]
+        row.update({
+            "claim": c["claim"],
+            "verdict": c["verdict"],
+            "effect [95% CI]": f"{fmt(c['effect'])} [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]",
+            "means": f"{fmt(c['better_mean'])} / {fmt(c['than_mean'])}",
+            "n": f"{fmt(c['n_better'])} / {fmt(c['n_than'])}",
+            "d or rho": fmt(c["cohens_d"] if c["kind"] == "compare" else c["rho"], 3),
+            "why": c["reason"],
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cells_view(cells: pd.DataFrame, grid: Sequence[str], objective: str, tune: Sequence[str]) -> pd.DataFrame:
+    """The per-cell table as shown in the report (cells.csv has every column)."""
+    rows = []
+    for _, c in cells.iterrows():
+        row: dict[str, Any] = {short_key(k): fmt(c.get(k)) for k in grid}
+        row["runs"] = fmt(c.get("n_runs"))
+        row["diverged"] = fmt(c.get("n_diverged"))
+        row["n"] = fmt(c.get("n"))
+        row[f"{objective} [95% CI]"] = (f"{fmt(c.get(f'{objective}_mean'))} [{fmt(c.get(f'{objective}_ci_low'))}, "
+                                        f"{fmt(c.get(f'{objective}_ci_high'))}]")
+        for gap in ("gap_loss", "gap_accuracy"):
+            if f"{gap}_mean" in c:
+                row[gap] = fmt(c.get(f"{gap}_mean"))
+        for key in tune:
+            if f"best_tune:{key}" in c:
+                row[f"best {short_key(key)}"] = fmt(c.get(f"best_tune:{key}"), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML
+
+
+def _html_table(frame: pd.DataFrame, verdict_col: str | None = None) -> str:
+    if frame.empty:
+        return "<p class='muted'>(none)</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for col in frame.columns:
+            text = html.escape(str(row[col]))
+            if col == verdict_col:
+                colour = VERDICT_COLOURS.get(str(row[col]), "#1f2328")
+                cells.append(f"<td class='verdict' style='color:{colour}'>{text}</td>")
+            else:
+                num = text[:1].isdigit() or text[:1] == "-" or text == "–"
+                cells.append(f"<td class='num'>{text}</td>" if num else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def _html_figure(fig: Figure) -> str:
+    data = base64.b64encode(fig.png).decode("ascii")
+    return (f"<figure id='{html.escape(fig.name)}'><img src='data:image/png;base64,{data}' "
+            f"alt='{html.escape(fig.title)}'><figcaption><b>{html.escape(fig.title)}.</b> "
+            f"{html.escape(fig.caption)}</figcaption></figure>")
+
+
+def to_html(report: Report) -> str:
+    multi = len(report.studies) > 1
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(report.title)}"
+             f"</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(report.title)}</h1>",
+             f"<p class='muted'>Generated {html.escape(report.created)} from {html.escape(report.tracking_uri)}. "
+             "Nothing was re-trained: every number comes from the runs in the store.</p>",
+             "<h2 id='claims'>Claims</h2>", _claims_html(report, multi),
+             "<h2 id='runs'>Runs</h2><ul>"]
+    for s in report.studies:
+        parts.append(f"<li><b>{html.escape(s.name)}</b>: {html.escape(s.source)}; {html.escape(s.evidence_note)}</li>")
+    parts.append("</ul>")
+    for note in report.problems:
+        parts.append(f"<p class='muted'>Note: {html.escape(note)}</p>")
+    if report.combined:
+        parts.append("<h2 id='across'>Across studies</h2>")
+        parts.extend(_html_figure(f) for f in report.combined)
+    for s in report.studies:
+        parts.append(f"<h2 id='study-{html.escape(s.name)}'>{'Study ' if multi else ''}{html.escape(s.name)}</h2>")
+        if s.description:
+            parts.append(f"<p>{html.escape(s.description)}</p>")
+        for title, figs in s.sections:
+            parts.append(f"<h3>{html.escape(title)}</h3>")
+            if not figs:
+                parts.append("<p class='muted'>Nothing to draw: the sweep does not vary what this section needs.</p>")
+            parts.extend(_html_figure(f) for f in figs)
+        parts.append("<h3>Cells</h3>")
+        parts.append(_html_table(s.cells_view))
+        parts.append("<p class='muted'>Every statistic of every cell is in cells.csv.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _claims_html(report: Report, multi: bool) -> str:
+    if report.claims.empty:
+        return "<p class='muted'>No claims: add <code>expect:</code> to a spec to turn the study into a checkable claim.</p>"
+    counts = report.claims["verdict"].value_counts()
+    summary = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("supported", "contradicted", "inconclusive"))
+    return (f"<p>{html.escape(summary)}. {html.escape(CLAIMS_NOTE)} Intervals: {html.escape(report.method)}.</p>"
+            + _html_table(claims_view(report.claims, multi), verdict_col="verdict"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(none)_\n"
+
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
+             "| " + " | ".join("---" for _ in frame.columns) + " |"]
+    lines += ["| " + " | ".join(cell(row[c]) for c in frame.columns) + " |" for _, row in frame.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def figure_file(fig: Figure) -> str:
+    return f"figures/{fig.name}.png"
+
+
+def to_markdown(report: Report) -> str:
+    multi = len(report.studies) > 1
+    out = [f"# {report.title}", "",
+           f"Generated {report.created} from `{report.tracking_uri}`. Nothing was re-trained.", "", "## Claims", ""]
+    if report.claims.empty:
+        out += ["No claims: add `expect:` to a spec to turn the study into a checkable claim.", ""]
+    else:
+        out += [_md_table(claims_view(report.claims, multi)), CLAIMS_NOTE, ""]
+    out += ["## Runs", ""]
+    out += [f"- **{s.name}**: {s.source}; {s.evidence_note}" for s in report.studies]
+    out += [f"- Note: {note}" for note in report.problems]
+    out.append("")
+
+    def figs(items: list[Figure]) -> list[str]:
+        lines = []
+        for f in items:
+            lines += [f"![{f.title}]({figure_file(f)})", "", f"*{f.title}.* {f.caption}", ""]
+        return lines
+
+    if report.combined:
+        out += ["## Across studies", ""] + figs(report.combined)
+    for s in report.studies:
+        out += [f"## {'Study ' if multi else ''}{s.name}", ""]
+        if s.description:
+            out += [s.description, ""]
+        for title, items in s.sections:
+            out += [f"### {title}", ""]
+            out += figs(items) if items else ["_Nothing to draw: the sweep does not vary what this section needs._", ""]
+        out += ["### Cells", "", _md_table(s.cells_view), "Every statistic of every cell is in cells.csv.", ""]
+    return "\n".join(out)

@@ -1,0 +1,548 @@
+"""Reading runs from MLflow in bulk, and choosing the runs of a study.
+
+The main table comes from ``search_runs`` (params, final metrics and tags of thousands of runs in
+a few paged queries, never one call per run): one row per run with ``run_id, status, phase, cell,
+sweep_id, slot, trial, seed_index, parent_run_id, start_time, end_time``, every param as
+``param:<key>`` parsed back to a typed value, every metric's final value as ``<metric>``.
+
+Per-epoch histories are read only for the few runs a figure draws, in bulk on a database store,
+and cached on disk under ``<store>/cache/analysis/`` keyed by run id and end time (a finished run
+never changes).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis._base import py
+from nnlab.errors import FatalError, SpecError
+from nnlab.registry import did_you_mean
+
+PAGE_SIZE = 5000
+PARAM = "param:"
+META_COLUMNS = ("run_id", "run_name", "experiment", "status", "mlflow_status", "phase", "cell", "sweep_id",
+                "slot", "trial", "seed_index", "parent_run_id", "start_time", "end_time")
+HISTORY_COLUMNS = ("run_id", "key", "step", "value")
+_MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running",
+                  "SCHEDULED": "running"}
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def parse_param(text: str | None) -> Any:
+    """A param string back to the value it was logged from: ``"8"`` -> 8, ``"null"`` -> None,
+    ``"True"`` -> True, ``"['flip']"`` -> ('flip',); anything else stays text."""
+    if text is None:
+        return None
+    s = text.strip()
+    if s in ("null", "None", ""):
+        return None
+    if s in ("True", "true"):
+        return True
+    if s in ("False", "false"):
+        return False
+    if _INT.match(s):
+        return int(s)
+    try:
+        value = float(s)
+    except ValueError:
+        pass
+    else:
+        return value
+    if s[:1] in "[(":
+        try:
+            parsed = ast.literal_eval(s)
+        except (ValueError, SyntaxError):
+            return s
+        if isinstance(parsed, (list, tuple)):
+            return tuple(parsed)
+    return s
+
+
+def normalize(value: Any) -> Any:
+    """A spec value in the form parsed params take (lists become tuples)."""
+    if isinstance(value, list):
+        return tuple(normalize(v) for v in value)
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality of spec values that respects types (True is not 1) and float round-off."""
+    a, b = normalize(py(a)), normalize(py(b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return bool(a == b)
+
+
+def mask_where(runs: pd.DataFrame, values: dict[str, Any]) -> pd.Series:
+    """Rows whose params equal every ``key: value`` (a missing param column matches nothing)."""
+    mask = pd.Series(True, index=runs.index)
+    for key, value in values.items():
+        col = PARAM + key
+        if col not in runs.columns:
+            return pd.Series(False, index=runs.index)
+        mask &= runs[col].map(lambda v, want=value: same_value(v, want)).astype(bool)
+    return mask
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None or not _INT.match(text.strip()):
+        return None
+    return int(text)
+
+
+def _record(run_id: str, run_name: str | None, mlflow_status: str, start: int | None, end: int | None,
+            tags: dict[str, str], params: dict[str, str], metrics: dict[str, float],
+            experiment: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "run_name": run_name,
+        "experiment": experiment,
+        "status": tags.get("nnlab.status") or _MLFLOW_STATUS.get(mlflow_status, mlflow_status.lower()),
+        "mlflow_status": mlflow_status,
+        "phase": tags.get("nnlab.phase", "run"),
+        "cell": tags.get("nnlab.cell"),
+        "sweep_id": tags.get("nnlab.sweep_id"),
+        "slot": tags.get("nnlab.slot"),
+        "trial": _int_or_none(tags.get("nnlab.trial")),
+        "seed_index": _int_or_none(tags.get("nnlab.seed_index")),
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "start_time": start,
+        "end_time": end,
+    }
+    for key, number in metrics.items():
+        record[key if key not in record else f"metric:{key}"] = number
+    for key, text in params.items():
+        record[PARAM + key] = parse_param(text)
+    return record
+
+
+def runs_frame(runs: Iterable[Any], experiment: str = "") -> pd.DataFrame:
+    """MLflow ``Run`` objects to the main table (see the module docstring)."""
+    return _frame([_record(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time,
+                           r.info.end_time, r.data.tags, r.data.params, r.data.metrics, experiment)
+                   for r in runs])
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=list(META_COLUMNS))
+    for col in ("trial", "seed_index"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def param_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c.startswith(PARAM)]
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c not in META_COLUMNS and not c.startswith(PARAM)]
+
+
+# ------------------------------------------------------------------------------------------------
+# the reader
+
+
+class RunReader:
+    """Bulk reads of one store; remembers end times so histories of finished runs are cached."""
+
+    def __init__(self, store: Any, *, cache: bool = True) -> None:
+        from nnlab.tracking._mlflow import _quiet_mlflow
+
+        _quiet_mlflow()
+        from mlflow import MlflowClient
+
+        _quiet_mlflow()
+        self.store = store
+        self.uri = store.tracking_uri
+        self.empty = bool(store.embedded and not store.db_path.exists())
+        self.client = None if self.empty else MlflowClient(tracking_uri=store.tracking_uri)
+        self.cache_dir: Path | None = (Path(store.root) / "cache" / "analysis" / "histories") if cache else None
+        self._ended: dict[str, int | None] = {}
+        self._experiments: dict[str, Any] | None = None
+
+    # -- experiments -----------------------------------------------------------------------------
+    def experiments(self) -> dict[str, Any]:
+        """Active experiments by name."""
+        if self.client is None:
+            return {}
+        if self._experiments is None:
+            try:
+                found = self.client.search_experiments(max_results=50_000)
+            except Exception as exc:  # noqa: BLE001 - a server down or a database that is not MLflow's
+                raise FatalError(f"cannot read the tracking store {self.uri}: {_reason(exc)}") from None
+            self._experiments = {e.name: e for e in found}
+        return self._experiments
+
+    def study_names(self) -> list[str]:
+        """Experiments that hold at least one run."""
+        names = []
+        for name, exp in sorted(self.experiments().items()):
+            if self.client is not None and self.client.search_runs([exp.experiment_id], max_results=1):
+                names.append(name)
+        return names
+
+    # -- runs ------------------------------------------------------------------------------------
+    def search(self, experiment: str, tags: dict[str, str] | None = None) -> pd.DataFrame:
+        """Every active run of ``experiment`` whose tags equal ``tags``, as the main table.
+
+        On a database store this reads four tables with plain SQL (runs, tags, params, latest
+        metrics: a second for thousands of runs); on a server it pages through ``search_runs``.
+        """
+        exp = self.experiments().get(experiment)
+        if exp is None or self.client is None:
+            return _frame([])
+        tags = tags or {}
+        backend = self._sql_backend()
+        records = None
+        if backend is not None:
+            try:
+                records = _sql_records(backend, exp.experiment_id, tags, experiment)
+            except Exception:  # noqa: BLE001 - an unexpected schema: fall back to the public API
+                records = None
+        if records is None:
+            records = self._api_records(exp.experiment_id, tags, experiment)
+        for rec in records:
+            self._ended[rec["run_id"]] = rec["end_time"] if rec["mlflow_status"] != "RUNNING" else None
+        return _frame(records)
+
+    def _sql_backend(self) -> Any:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        backend = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        return backend if isinstance(backend, SqlAlchemyStore) else None
+
+    def _api_records(self, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
+        assert self.client is not None
+        filter_string = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        records: list[dict[str, Any]] = []
+        token = None
+        try:
+            while True:
+                page = self.client.search_runs([experiment_id], filter_string=filter_string,
+                                               max_results=PAGE_SIZE, page_token=token)
+                records.extend(_record(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time,
+                                       r.info.end_time, r.data.tags, r.data.params, r.data.metrics, experiment)
+                               for r in page)
+                token = page.token
+                if not token:
+                    break
+        except Exception as exc:  # noqa: BLE001
+            raise FatalError(f"cannot read runs of {experiment!r} from {self.uri}: {_reason(exc)}") from None
+        return records
+
+    def artifact_text(self, run_id: str, path: str) -> str | None:
+        """The text of one small artifact, or None when the run has no such file."""
+        if self.client is None:
+            return None
+        import tempfile
+
+        try:
+            names = {f.path for f in self.client.list_artifacts(run_id)}
+            if path not in names:
+                return None
+            with tempfile.TemporaryDirectory() as tmp:
+                local = self.client.download_artifacts(run_id, path, tmp)
+                return Path(local).read_text()
+        except Exception:  # noqa: BLE001 - an unreadable artifact is treated as absent
+            return None
+
+    # -- histories -------------------------------------------------------------------------------
+    def history(self, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+        """Per-epoch values of ``keys`` for ``run_ids``: a long frame run_id, key, step, value."""
+        run_ids = list(dict.fromkeys(run_ids))
+        keys = list(dict.fromkeys(keys))
+        if not run_ids or not keys or self.client is None:
+            return pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
+        cached: dict[str, dict[str, list[list[float]]]] = {rid: self._cache_read(rid) for rid in run_ids}
+        missing = {rid: [k for k in keys if k not in cached[rid]] for rid in run_ids}
+        by_key: dict[str, list[str]] = {}
+        for rid, ks in missing.items():
+            for k in ks:
+                by_key.setdefault(k, []).append(rid)
+        for key, rids in by_key.items():
+            fetched = self._fetch(rids, key)
+            for rid in rids:
+                cached[rid][key] = fetched.get(rid, [])
+        for rid in run_ids:
+            if missing[rid]:
+                self._cache_write(rid, cached[rid])
+        rows = [(rid, key, int(step), float(value)) for rid in run_ids for key in keys
+                for step, value in cached[rid].get(key, [])]
+        return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+    def _fetch(self, run_ids: list[str], key: str) -> dict[str, list[list[float]]]:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        out: dict[str, dict[int, float]] = {}
+        backend = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        try:
+            if isinstance(backend, SqlAlchemyStore):  # one query per key for many runs
+                for i in range(0, len(run_ids), 500):
+                    for item in backend.get_metric_history_bulk(run_ids[i: i + 500], key, 1_000_000):
+                        out.setdefault(item.run_id, {})[int(item.step)] = float(item.value)
+            else:  # a server: one call per run, in parallel
+                assert self.client is not None
+                client = self.client
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    results = pool.map(lambda rid: (rid, client.get_metric_history(rid, key)), run_ids)
+                    for rid, metrics in results:
+                        for m in metrics:
+                            out.setdefault(rid, {})[int(m.step)] = float(m.value)
+        except Exception as exc:  # noqa: BLE001
+            raise FatalError(f"cannot read metric history {key!r} from {self.uri}: {_reason(exc)}") from None
+        return {rid: [[step, v] for step, v in sorted(steps.items())] for rid, steps in out.items()}
+
+    def _cache_path(self, run_id: str) -> Path | None:
+        end = self._ended.get(run_id)
+        if self.cache_dir is None or end is None:
+            return None
+        return self.cache_dir / run_id[:2] / f"{run_id}-{end}.json"
+
+    def _cache_read(self, run_id: str) -> dict[str, list[list[float]]]:
+        path = self._cache_path(run_id)
+        if path is None or not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _cache_write(self, run_id: str, data: dict[str, list[list[float]]]) -> None:
+        path = self._cache_path(run_id)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only store: no cache, same result
+
+
+def _sql_records(backend: Any, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
+    """The main table's records straight from MLflow's tables (SQLAlchemy Core, no ORM objects)."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
+    from sqlalchemy import or_, select
+
+    runs_t, tags_t = SqlRun.__table__, SqlTag.__table__
+    params_t, metrics_t = SqlParam.__table__, SqlLatestMetric.__table__
+    query = select(runs_t.c.run_uuid, runs_t.c.name, runs_t.c.status, runs_t.c.start_time,
+                   runs_t.c.end_time).where(runs_t.c.experiment_id == int(experiment_id),
+                                            runs_t.c.lifecycle_stage == "active")
+    for key, value in tags.items():
+        query = query.where(runs_t.c.run_uuid.in_(
+            select(tags_t.c.run_uuid).where(tags_t.c.key == key, tags_t.c.value == value)))
+    ids = query.with_only_columns(runs_t.c.run_uuid).scalar_subquery()
+    with backend.engine.connect() as conn:
+        base = conn.execute(query).all()
+        run_tags: dict[str, dict[str, str]] = {}
+        for rid, key, value in conn.execute(select(tags_t.c.run_uuid, tags_t.c.key, tags_t.c.value).where(
+                tags_t.c.run_uuid.in_(ids), or_(tags_t.c.key.like("nnlab.%"), tags_t.c.key == "mlflow.parentRunId"))):
+            run_tags.setdefault(rid, {})[key] = value
+        run_params: dict[str, dict[str, str]] = {}
+        for rid, key, value in conn.execute(select(params_t.c.run_uuid, params_t.c.key, params_t.c.value).where(
+                params_t.c.run_uuid.in_(ids))):
+            run_params.setdefault(rid, {})[key] = value
+        run_metrics: dict[str, dict[str, float]] = {}
+        for rid, key, value, is_nan in conn.execute(select(
+                metrics_t.c.run_uuid, metrics_t.c.key, metrics_t.c.value, metrics_t.c.is_nan).where(
+                metrics_t.c.run_uuid.in_(ids))):
+            run_metrics.setdefault(rid, {})[key] = float("nan") if is_nan else float(value)
+    base = sorted(base, key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
+    return [_record(rid, name, str(status), start, end, run_tags.get(rid, {}), run_params.get(rid, {}),
+                    run_metrics.get(rid, {}), experiment) for rid, name, status, start, end in base]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# ------------------------------------------------------------------------------------------------
+# a study's runs
+
+
+@dataclass
+class StudyRuns:
+    """The runs a report reads for one study, and where they came from."""
+
+    name: str
+    spec: Any
+    runs: pd.DataFrame
+    tracking_uri: str
+    sweep_id: str | None = None
+    parent_run_id: str | None = None
+    sweeps_found: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        n = len(self.runs)
+        if self.parent_run_id:
+            older = len(self.sweeps_found) - 1
+            extra = f"; {older} older sweep(s) of this study not shown" if older > 0 else ""
+            return f"sweep {self.sweep_id} (parent run {self.parent_run_id}, {n} runs{extra})"
+        return f"{n} single runs (nnlab run) of experiment {self.name}"
+
+
+def _spec_from_store(reader: RunReader, name: str, profile: str | None) -> Any:
+    """The spec a sweep logged (``spec.yaml`` on the parent or a child run), or None."""
+    import tempfile
+
+    from nnlab.spec import Spec
+
+    candidates = reader.search(name, {"nnlab.phase": "sweep"})
+    if candidates.empty:
+        candidates = reader.search(name)
+    for run_id in candidates.sort_values("start_time", ascending=False)["run_id"].head(5):
+        text = reader.artifact_text(run_id, "spec.yaml")
+        if text is None:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{name}.yaml"
+            path.write_text(text)
+            spec = Spec.from_yaml(path)
+        spec._attach(f"{name} (spec logged in {reader.uri})", None)
+        return spec
+    return None
+
+
+def load_spec(arg: str, profile: str | None, reader: RunReader) -> Any:
+    """A spec file, a study name in experiments/, or (failing both) a study in the store."""
+    from nnlab.spec import Spec, available_studies, resolve_spec_path
+
+    try:
+        path = resolve_spec_path(arg)
+    except SpecError:
+        in_store = reader.study_names()
+        if arg in in_store:
+            spec = _spec_from_store(reader, arg, profile)
+            if spec is not None:
+                return spec
+        known = available_studies()
+        names = sorted(set(known) | set(in_store))
+        raise SpecError(f"no study named {arg!r} (no such spec file, no experiments/{arg}.yaml, no runs in the "
+                        f"store); studies with runs in {reader.uri}: {', '.join(in_store) or '(none)'}; spec files "
+                        f"in experiments/: {', '.join(known) or '(none)'}{did_you_mean(arg, names)}",
+                        file="<command line>", line=1) from None
+    return Spec.from_yaml(path, (), profile)
+
+
+def _no_runs(name: str, reader: RunReader, detail: str = "") -> SpecError:
+    names = [n for n in reader.study_names() if n != "Default"]
+    return SpecError(f"no runs of study {name!r} in {reader.uri}{detail}; studies in this store: "
+                     f"{', '.join(names) or '(none)'}{did_you_mean(name, names)}", file="<command line>", line=1)
+
+
+def select_runs(spec: Any, reader: RunReader, profile: str | None = None) -> StudyRuns:
+    """The newest sweep of the study (``name@profile`` with a profile) and its children; or, for a
+    study only ever run with ``nnlab run``, its single runs."""
+    name = spec.name
+    if name not in reader.experiments():
+        raise _no_runs(name, reader)
+    parents = reader.search(name, {"nnlab.phase": "sweep"})
+    if profile is not None and not parents.empty:
+        parents = parents[parents["sweep_id"] == f"{name}@{profile}"]
+        if parents.empty:
+            raise _no_runs(name, reader, f" for profile {profile!r} (no sweep {name}@{profile})")
+    if not parents.empty:
+        parents = parents.sort_values("start_time", ascending=False)
+        newest = parents.iloc[0]
+        pid = str(newest["run_id"])
+        runs = reader.search(name, {"mlflow.parentRunId": pid})
+        if runs.empty:
+            raise _no_runs(name, reader, f" under its newest sweep {newest['sweep_id']} (parent run {pid})")
+        return StudyRuns(name=name, spec=spec, runs=_with_cells(runs, spec), tracking_uri=reader.uri,
+                         sweep_id=str(newest["sweep_id"] or name), parent_run_id=pid,
+                         sweeps_found=[str(s) for s in parents["run_id"]])
+    runs = reader.search(name, {"nnlab.phase": "run"})
+    if runs.empty:
+        raise _no_runs(name, reader, " (neither a sweep nor single runs)")
+    return StudyRuns(name=name, spec=spec, runs=_with_cells(runs, spec), tracking_uri=reader.uri)
+
+
+def sweep_profile(sweep_id: str | None) -> str | None:
+    if sweep_id and "@" in sweep_id:
+        return sweep_id.split("@", 1)[1]
+    return None
+
+
+def _hashable(value: Any) -> Any:
+    """A value as a dict key that matches the way ``same_value`` compares (1 == 1.0, True != 1)."""
+    value = py(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ("none",)
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("num", float(f"{float(value):.12g}"))
+    if isinstance(value, (list, tuple)):
+        return ("seq", tuple(_hashable(v) for v in value))
+    return ("str", str(value))
+
+
+def grid_cells(spec: Any) -> list[Any]:
+    """The spec's cells (id, factors, values), linked factors (keys without a dot) included."""
+    from nnlab.spec import expand
+
+    return list(expand(dict(spec.sweep.grid)))
+
+
+def _with_cells(runs: pd.DataFrame, spec: Any) -> pd.DataFrame:
+    """Give every run its grid factors and order the runs by the grid.
+
+    A linked grid factor (a key without a dot, e.g. ``variant``) sets several spec keys at once; a
+    run's value of it is the label of the option whose keys its params match, stored as
+    ``param:<key>``. ``cell`` is filled from the factors where the tag is missing (single runs).
+    Runs are ordered by each grid key's values in the spec's order, then by start time.
+    """
+    runs = runs.copy()
+    cells = grid_cells(spec)
+    dotted = sorted({k for c in cells for k in c.values})
+    linked = [k for k in spec.sweep.grid if "." not in k]
+    if cells and (linked or runs["cell"].isna().any()):
+        index = {tuple(_hashable(c.values.get(k)) for k in dotted): c for c in cells}
+        present = [k for k in dotted if PARAM + k in runs.columns]
+        found = []
+        for row in runs[[PARAM + k for k in present]].itertuples(index=False):
+            values = dict(zip(present, row, strict=True))
+            found.append(index.get(tuple(_hashable(values.get(k)) for k in dotted)))
+        for key in linked:
+            runs[PARAM + key] = [c.factors.get(key) if c is not None else None for c in found]
+        missing = runs["cell"].isna().to_numpy()
+        if missing.any():
+            runs.loc[missing, "cell"] = [c.id if c is not None else "other" for c, m in zip(found, missing,
+                                                                                            strict=True) if m]
+    order_cols = []
+    for i, key in enumerate(spec.sweep.grid):
+        col = PARAM + key
+        if col not in runs.columns:
+            continue
+        ranks = {_hashable(v): j for j, v in enumerate(grid_values(spec, key))}
+        runs[f"_o{i}"] = [ranks.get(_hashable(v), len(ranks)) for v in runs[col]]
+        order_cols.append(f"_o{i}")
+    runs = runs.sort_values([*order_cols, "start_time", "run_id"], kind="stable", na_position="last")
+    return runs.drop(columns=order_cols).reset_index(drop=True)
+
+
+def grid_values(spec: Any, key: str) -> list[Any]:
+    """A grid key's values as runs and claims name them: the labels of a linked factor's options."""
+    values = list(spec.sweep.grid.get(key, []))
+    if "." in key:
+        return values
+    from nnlab.spec._cells import linked_label
+
+    return [linked_label(v) if isinstance(v, dict) else v for v in values]

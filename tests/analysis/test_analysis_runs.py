@@ -1,0 +1,136 @@
+"""Reading runs: typed params, the bulk SQL read against MLflow's own search, histories and their cache,
+which sweep a study's report reads, and the errors for studies that are not there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from analysis_testkit import fake_sweep, write_spec
+from conftest import LAB, make_study
+
+from analysis._runs import RunReader, load_spec, parse_param, select_runs
+from nnlab.errors import SpecError
+from nnlab.spec import Spec
+from nnlab.tracking import resolve_store
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("8", 8), ("-3", -3), ("0.001", 0.001), ("1e-05", 1e-5), ("True", True), ("false", False), ("null", None),
+    ("None", None), ("relu", "relu"), ("['flip', 'crop']", ("flip", "crop")), ("[]", ()), ("[oops", "[oops"),
+])
+def test_params_read_back_typed(text: str, value: Any) -> None:
+    got = parse_param(text)
+    assert got == value and type(got) is type(value)
+
+
+def test_bulk_read_equals_mlflow_search(lab: Path, tracker: Any) -> None:
+    spec, parent = make_study(lab, tracker, trials=2, seeds=2)
+    reader = RunReader(resolve_store())
+    fast = reader.search("lab", {"mlflow.parentRunId": parent})
+    exp_id = reader.experiments()["lab"].experiment_id
+    from analysis._runs import _frame
+
+    slow = _frame(reader._api_records(exp_id, {"mlflow.parentRunId": parent}, "lab"))
+    assert len(fast) == 4 * 4
+    assert sorted(fast.columns) == sorted(slow.columns)
+    cols = sorted(fast.columns)
+    pd.testing.assert_frame_equal(fast.sort_values("run_id")[cols].reset_index(drop=True),
+                                  slow.sort_values("run_id")[cols].reset_index(drop=True))
+    row = fast[fast["phase"] == "confirm"].iloc[0]
+    assert row["param:model.depth"] in (2, 8) and row["param:data.train_size"] is None
+    assert row["status"] == "completed" and row["parent_run_id"] == parent and row["seed_index"] in (0, 1)
+    assert {"val_loss", "grad_norm/hidden_01", "gap_loss", "test_accuracy"} <= set(fast.columns)
+
+
+def test_histories_are_read_in_bulk_and_cached(lab: Path, tracker: Any) -> None:
+    _, parent = make_study(lab, tracker, trials=1, seeds=1, epochs=4)
+    store = resolve_store()
+    reader = RunReader(store)
+    runs = reader.search("lab", {"mlflow.parentRunId": parent})
+    ids = runs["run_id"].tolist()[:3]
+    hist = reader.history(ids, ["loss", "val_loss"])
+    assert set(hist.columns) == {"run_id", "key", "step", "value"}
+    for rid in ids:
+        steps = hist[(hist["run_id"] == rid) & (hist["key"] == "loss")]["step"].tolist()
+        assert steps == sorted(set(steps)) and steps[0] == 0  # one value per epoch, from epoch 0
+    cached = list((store.root / "cache" / "analysis" / "histories").rglob("*.json"))
+    assert len(cached) == 3
+    again = RunReader(store)
+    again.search("lab", {"mlflow.parentRunId": parent})
+    again._fetch = lambda *a: pytest.fail("history read again instead of from the cache")  # type: ignore[method-assign]
+    pd.testing.assert_frame_equal(again.history(ids, ["loss", "val_loss"]), hist)
+
+
+def test_the_newest_sweep_is_read_and_a_profile_selects_its_own(lab: Path, tracker: Any) -> None:
+    spec, first = make_study(lab, tracker, trials=1, seeds=2)
+    quick = fake_sweep(tracker, spec, trials=1, seeds=2, profile="quick", seed=3)
+    newest = fake_sweep(tracker, spec, trials=1, seeds=2, seed=4)
+    reader = RunReader(resolve_store())
+    study = select_runs(spec, reader)
+    assert study.parent_run_id == newest and set(study.runs["parent_run_id"]) == {newest}
+    assert "2 older sweep(s)" in study.source
+    study = select_runs(spec, reader, profile="quick")
+    assert (study.parent_run_id, study.sweep_id) == (quick, "lab@quick")
+    with pytest.raises(SpecError, match="no sweep lab@nope"):
+        select_runs(spec, reader, profile="nope")
+    assert first not in {newest, quick}
+
+
+def test_single_runs_without_a_sweep(lab: Path, tracker: Any) -> None:
+    path = write_spec(lab / "experiments", "solo", {"data": {"dataset": "moons"}, "model": {"width": 8}})
+    spec = Spec.from_yaml(path)
+    for seed in range(3):
+        rid = tracker.start_run("solo", run_name="solo", tags={"nnlab.phase": "run", "nnlab.status": "completed"})
+        tracker.log_params(rid, {**spec.flat_params(), "train.seed": seed})
+        tracker.log_metrics(rid, {"loss": 0.5, "val_loss": 0.6 + 0.01 * seed}, step=0)
+        tracker.end_run(rid, "FINISHED")
+    study = select_runs(spec, RunReader(resolve_store()))
+    assert study.parent_run_id is None and len(study.runs) == 3
+    assert set(study.runs["cell"]) == {"default"} and "single runs" in study.source
+
+
+def test_linked_grid_factors_get_their_labels(lab: Path, tracker: Any) -> None:
+    body = {**LAB, "sweep": {**LAB["sweep"], "grid": {
+        "model.depth": [2, 8],
+        "variant": [{"label": "plain", "model.residual": False, "model.normalization": "none"},
+                    {"label": "residual", "model.residual": True, "model.normalization": "batch"}]}},
+        "expect": [{"compare": {"metric": "val_loss", "better": {"variant": "residual"},
+                                "than": {"variant": "plain"}, "where": {"model.depth": 8}}}]}
+    spec, _ = make_study(lab, tracker, "linked", body, trials=2, seeds=2)
+    study = select_runs(spec, RunReader(resolve_store()))
+    assert set(study.runs["param:variant"]) == {"plain", "residual"}
+    res = study.runs[study.runs["param:variant"] == "residual"]
+    assert set(res["param:model.residual"]) == {True} and set(res["param:model.normalization"]) == {"batch"}
+    from analysis._expect import evaluate_claims
+
+    claim = evaluate_claims(study.runs, spec).iloc[0]
+    assert (claim["n_better"], claim["n_than"]) == (2, 2)
+
+
+def test_a_study_nobody_wrote_names_the_ones_that_exist(lab: Path, tracker: Any) -> None:
+    make_study(lab, tracker, trials=1, seeds=1)
+    write_spec(lab / "experiments", "planned", {"data": {"dataset": "moons"}})
+    reader = RunReader(resolve_store())
+    with pytest.raises(SpecError, match=r"no study named 'nosuch'.*studies with runs in sqlite:\S+: lab; "
+                                        r"spec files in experiments/: .*\bplanned\b"):
+        load_spec("nosuch", None, reader)
+    spec = load_spec("planned", None, reader)
+    with pytest.raises(SpecError, match=r"no runs of study 'planned' in sqlite:.*studies in this store: lab"):
+        select_runs(spec, reader)
+
+
+def test_a_study_only_in_the_store_uses_the_spec_its_sweep_logged(lab: Path, tracker: Any) -> None:
+    make_study(lab, tracker, trials=1, seeds=1)
+    (lab / "experiments" / "lab.yaml").unlink()
+    spec = load_spec("lab", None, RunReader(resolve_store()))
+    assert spec.name == "lab" and list(spec.sweep.grid) == ["model.depth", "model.activation"]
+    assert len(spec.expect) == 2
+
+
+def test_an_empty_store_is_not_created_by_reading(lab: Path) -> None:
+    store = resolve_store()
+    reader = RunReader(store)
+    assert reader.study_names() == [] and not store.db_path.exists()
