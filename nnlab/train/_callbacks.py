@@ -71,7 +71,6 @@ class Diagnostics(k.callbacks.Callback):
         kernels = [layer.trainable_weights[0] for layer in hidden]
         loss_fn = self.loss_fn
 
-        @tf.function(reduce_retracing=True)
         def grads(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 out = model(x, training=False)
