@@ -1,0 +1,520 @@
+"""``nnlab sweep``: check everything, open the stores, then launch, watch and recycle workers.
+
+The coordinator never trains and never imports TensorFlow. It validates the spec and every cell,
+starts the worker processes at once (TensorFlow is not fork-safe, so each is a fresh
+``python -m nnlab.sweep._worker``; they import TensorFlow while the coordinator goes on) and has the
+first one run the preflight — the first cell's data and model — before any store is written. Then it
+connects to both stores, creates or resumes the sweep's studies and parent run, and hands the
+workers their job. It polls the Optuna storage for progress, re-queues the slots of workers that
+died, replaces workers that finished their ``--recycle`` quota, forwards Ctrl-C, and closes the
+parent run when every slot is done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from nnlab.errors import FatalError, SpecError
+
+POLL_S = 1.0
+RECONCILE_EVERY_S = 10.0
+PARENT_BEAT_S = 60.0
+STOP_GRACE_S = 30.0
+MAX_CRASHES = 3  # worker deaths in a row without a finished run before the sweep gives up
+AUTO_CPU_WORKERS = 4
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
+
+
+@dataclass
+class SweepOptions:
+    spec: str
+    overrides: list[str] = field(default_factory=list)
+    profile: str | None = None
+    workers: int | str | None = None  # None = sweep.workers from the spec
+    storage: str | None = None
+    tracking_uri: str | None = None
+    restart: bool = False
+    recycle: int = 20
+    progress: str = "auto"  # auto, live, lines
+
+
+# ------------------------------------------------------------------------------------------------
+# workers and devices
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids a worker may be pinned to: $CUDA_VISIBLE_DEVICES if set, else ``nvidia-smi -L``."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    return [str(i) for i, _ in enumerate(line for line in out.stdout.splitlines() if line.startswith("GPU "))]
+
+
+def resolve_workers(value: int | str | None, default: int | str, gpus: list[str]) -> int:
+    """``auto``: one per visible GPU; without GPUs, min(CPU cores, 4)."""
+    value = default if value is None else value
+    if value == "auto":
+        return len(gpus) if gpus else max(1, min(os.cpu_count() or 1, AUTO_CPU_WORKERS))
+    return max(1, int(value))
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@dataclass
+class _Proc:
+    index: int
+    popen: subprocess.Popen[bytes]
+    early: IO[bytes]  # what it printed before it had a job (an unlinked temporary file: nothing to clean up)
+    log_path: Path | None = None  # the worker's log, once it has a job
+    released: bool = False
+    discarded: bool = False  # stopped before it got a job: not a worker death
+    reply_fd: int | None = None  # worker 0 answers the preflight here
+
+    def output(self) -> str:
+        if self.log_path is not None:
+            try:
+                return self.log_path.read_text(errors="replace")
+            except OSError:
+                return ""
+        self.early.seek(0)
+        return self.early.read().decode(errors="replace")
+
+    def tail(self, lines: int = 6) -> str:
+        return " | ".join(_useful(self.output())[-lines:])
+
+    def last_error(self) -> str:
+        for line in reversed(_useful(self.output())):
+            if not line.startswith(" "):
+                return line.strip()
+        return ""
+
+
+class WorkerPool:
+    """Worker processes, each in its own session so a terminal's Ctrl-C reaches only the coordinator
+    (which forwards it once).
+
+    A worker is spawned first and handed its job on stdin later: ``prestart`` lets workers import
+    TensorFlow while the coordinator still runs its preflight, and writes nothing anywhere until
+    ``release``; a worker whose stdin closes without a job exits quietly.
+    """
+
+    def __init__(self, *, size: int, gpus: list[str], log_dir: Path, log_name: str, env: dict[str, str]) -> None:
+        self.job: Any = None  # the WorkerJob, once the sweep is open; each worker gets a copy with its index
+        self.log_name = log_name
+        self.size = size
+        self.gpus = gpus
+        self.log_dir = log_dir
+        self.env = env
+        self.procs: dict[int, _Proc] = {}
+
+    def worker_env(self, index: int) -> dict[str, str]:
+        """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n."""
+        env = dict(self.env)
+        env["NNLAB_THREADS"] = str(threads_per_worker(self.size))
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
+        return env
+
+    def _spawn(self, index: int, *, reply: bool = False) -> _Proc:
+        import tempfile
+
+        env = self.worker_env(index)
+        pipe = os.pipe() if reply else None
+        if pipe is not None:
+            env["NNLAB_REPLY_FD"] = str(pipe[1])
+        fd, scratch = tempfile.mkstemp(prefix=f"nnlab-worker{index}-", suffix=".log")
+        early = open(scratch, "rb")  # noqa: SIM115 - closed when the worker is reaped
+        os.unlink(scratch)  # readable through the open descriptors only: never left behind
+        try:
+            popen = subprocess.Popen([sys.executable, "-m", "nnlab.sweep._worker"], env=env, stdin=subprocess.PIPE,
+                                     stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
+                                     pass_fds=(pipe[1],) if pipe is not None else ())
+        finally:
+            os.close(fd)
+            if pipe is not None:
+                os.close(pipe[1])
+        proc = _Proc(index, popen, early, reply_fd=pipe[0] if pipe else None)
+        self.procs[index] = proc
+        return proc
+
+    def prestart(self) -> None:
+        for index in range(self.size):
+            self._spawn(index, reply=index == 0)
+
+    def preflight(self, request: dict[str, Any]) -> None:
+        """Worker 0 (TensorFlow already imported there) loads the first cell's data and builds its model,
+        writing nothing; its SpecError becomes ours. The coordinator itself never imports TensorFlow."""
+        import json
+        import select
+
+        proc = self.procs[0]
+        assert proc.popen.stdin is not None and proc.reply_fd is not None
+        try:
+            proc.popen.stdin.write((json.dumps({"preflight": request}) + "\n").encode())
+            proc.popen.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it died: reported below
+        data = b""
+        while not data.endswith(b"\n"):
+            ready, _, _ = select.select([proc.reply_fd], [], [], 0.5)
+            if ready:
+                chunk = os.read(proc.reply_fd, 65536)
+                if chunk:
+                    data += chunk
+                    continue
+            if proc.popen.poll() is not None:
+                raise FatalError(f"the first worker died before its preflight (exit {proc.popen.returncode}): "
+                                 f"{proc.tail(3)}")
+        os.close(proc.reply_fd)
+        proc.reply_fd = None
+        answer = json.loads(data)
+        if answer.get("error") == "spec":
+            raise SpecError(answer["message"])
+        if answer.get("error"):
+            raise FatalError(answer["message"])
+
+    def release(self, index: int) -> None:
+        """Hand worker ``index`` its job (spawning it first if it is not waiting)."""
+        from dataclasses import replace
+
+        proc = self.procs.get(index) or self._spawn(index)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{self.log_name}.worker{index}.log"
+        job = replace(self.job, worker=index, log=str(log_path))
+        try:
+            assert proc.popen.stdin is not None
+            proc.popen.stdin.write((job.to_json() + "\n").encode())
+            proc.popen.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # it died meanwhile: reaped and reported like any other worker
+        proc.released = True
+        proc.log_path = log_path
+
+    def start(self, index: int) -> None:
+        self.release(index)
+
+    def discard_waiting(self, keep: int = 0) -> None:
+        """Stop the unreleased workers beyond the first ``keep``: they hold nothing, so SIGKILL is clean."""
+        waiting = [p for p in self.procs.values() if not p.released]
+        for proc in waiting[keep:]:
+            proc.released = proc.discarded = True
+            if proc.reply_fd is not None:
+                os.close(proc.reply_fd)
+                proc.reply_fd = None
+            try:
+                proc.popen.kill()
+            except ProcessLookupError:
+                pass
+
+    def waiting(self) -> list[int]:
+        return [p.index for p in self.procs.values() if not p.released]
+
+    def reap(self) -> list[tuple[_Proc, int]]:
+        """The workers that exited since the last call, with their exit codes."""
+        out = []
+        for index, proc in list(self.procs.items()):
+            rc = proc.popen.poll()
+            if rc is None:
+                continue
+            del self.procs[index]
+            if rc == 0 or proc.discarded:
+                proc.early.close()  # else kept for the error message, closed with the object
+            if not proc.discarded:
+                out.append((proc, rc))
+        return out
+
+    def close(self) -> None:
+        """Reap the discarded workers."""
+        for proc in list(self.procs.values()):
+            if proc.discarded:
+                try:
+                    proc.popen.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        self.reap()
+
+    @property
+    def alive(self) -> int:
+        return len(self.procs)
+
+    def free_slots(self) -> list[int]:
+        return [i for i in range(self.size) if i not in self.procs]
+
+    def signal_all(self, sig: int) -> None:
+        self.discard_waiting()
+        for proc in self.procs.values():
+            try:
+                proc.popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_all(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.procs and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.2)
+        return not self.procs
+
+    def kill_all(self) -> None:
+        self.signal_all(signal.SIGKILL)
+        self.wait_all(10)
+
+
+def _useful(text: str) -> list[str]:
+    return [line for line in text.strip().splitlines() if line.strip() and not line.startswith("---")]
+
+
+# ------------------------------------------------------------------------------------------------
+# the sweep
+
+
+def _tracker(store: Any, attempts: int = 3) -> Any:
+    """The MLflow tracker; a database being created by another machine's sweep at this very moment
+    (concurrent schema migrations) is retried briefly."""
+    from nnlab.tracking._mlflow import Tracker
+
+    for attempt in range(attempts):
+        try:
+            return Tracker(store)
+        except FatalError:
+            if store.embedded or store.tracking_uri.startswith("http") or attempt == attempts - 1:
+                raise
+            time.sleep(2.0 + attempt * 2.0)
+    raise AssertionError("unreachable")
+
+
+def run_sweep(opts: SweepOptions) -> int:
+    from rich.console import Console
+
+    from nnlab.spec import Spec
+    from nnlab.spec._load import resolve_spec_path
+    from nnlab.sweep._ledger import Ledger, end_parent
+    from nnlab.sweep._plan import build_plan
+    from nnlab.sweep._progress import make_display, print_summary
+    from nnlab.sweep._storage import open_existing_journal, open_storage, probe, resolve_target
+    from nnlab.sweep._worker import WorkerJob
+    from nnlab.tracking import resolve_store
+
+    console = Console(soft_wrap=True)  # log lines stay whole in files and pipes
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=160)  # and so do table rows
+    spec = Spec.from_yaml(opts.spec, opts.overrides, opts.profile)
+    plan = build_plan(spec, opts.profile)
+    store = resolve_store(opts.tracking_uri)
+    target = resolve_target(store, opts.storage)
+    gpus = visible_gpus()
+    size = max(1, min(resolve_workers(opts.workers, spec.sweep.workers, gpus), plan.total_runs))
+    safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in plan.sweep_id)
+    pool = WorkerPool(size=size, gpus=gpus, log_dir=store.root / "logs", log_name=safe, env=dict(os.environ))
+    # fail fast, before the preflight, on an unreachable storage or a changed spec (both read only)
+    probe(target)
+    storage = open_existing_journal(target)
+    if storage is not None and not opts.restart:
+        ledger = Ledger(plan, storage)
+        ledger.check_existing()
+        if ledger.exists() and ledger.snapshot().finished:
+            return _already_done(plan, ledger, store, console, opts)  # no training, so no preflight
+    pool.prestart()  # workers import TensorFlow meanwhile; they touch nothing until they get a job
+    try:
+        pool.preflight({"spec": opts.spec, "overrides": list(opts.overrides), "profile": opts.profile})
+        if storage is None and not target.embedded:
+            storage = open_storage(target)  # creates the tables of a new database
+        tracker = _tracker(store)
+        storage = storage or open_storage(target)
+        if target.shared and store.embedded:
+            console.print(f"note: the Optuna storage {target.shown} is shared, but runs go to the local MLflow "
+                          f"store {store.root}; give --tracking-uri so every machine logs to one place", markup=False)
+        tracker.reap_stale_runs()
+        ledger = Ledger(plan, storage)
+        parent = ledger.open(tracker, restart=opts.restart)
+        ledger.reconcile()
+        snapshot = ledger.snapshot()
+        _check_failed(plan, snapshot, tracker, parent)
+    except BaseException:
+        pool.discard_waiting()
+        pool.close()
+        raise
+
+    sweep_line = (f"sweep {plan.sweep_id}: {len(plan.cells)} cells x ({plan.trials} trials + {plan.seeds} seeds) = "
+                  f"{plan.total_runs} runs; {snapshot.done} done")
+    if snapshot.finished:
+        pool.discard_waiting()
+        pool.close()
+        console.print(sweep_line + " - nothing left to run", markup=False)
+        end_parent(tracker, parent, "completed")
+        print_summary(plan, snapshot, console, parent=parent, tracking_uri=store.tracking_uri,
+                      storage=storage.shown, spec_arg=opts.spec)
+        return EXIT_OK
+
+    active = max(1, min(size, snapshot.total - snapshot.done))
+    pool.discard_waiting(keep=active)
+    pool.close()
+    threads = threads_per_worker(size)
+    device = f", pinned to GPUs {', '.join(gpus)}" if gpus else ""
+    console.print(f"{sweep_line}; {active} worker{'s' if active > 1 else ''} x {threads} "
+                  f"thread{'s' if threads > 1 else ''}{device}", markup=False)
+    pool.job = WorkerJob(spec=str(resolve_spec_path(opts.spec).resolve()), overrides=list(opts.overrides),
+                         profile=opts.profile, storage=opts.storage, tracking_uri=store.tracking_uri,
+                         store_root=str(store.root.resolve()), sweep_hash=plan.sweep_hash, parent_run_id=parent,
+                         max_runs=max(1, opts.recycle))
+    display = make_display(plan, console, opts.progress)
+    stop = _StopFlag()  # Ctrl-C/SIGTERM are acted on between polls, never inside a store write
+    previous = (signal.signal(signal.SIGINT, stop.set), signal.signal(signal.SIGTERM, stop.set))
+    try:
+        for index in range(active):
+            pool.release(index)
+        display.start(snapshot)
+        snapshot = _watch(plan, ledger, tracker, pool, display, snapshot, stop)
+    except KeyboardInterrupt:
+        display.stop()
+        console.print("stopping: asking workers to end their runs (Ctrl-C again is safe) ...", markup=False)
+        _stop_workers(pool, tracker, ledger)
+        done = ledger.snapshot()
+        if not done.running:  # else other machines still work on this sweep: the parent stays theirs
+            end_parent(tracker, parent, "interrupted")
+        console.print(f"interrupted with {done.done}/{done.total} runs done; nothing is left running here. Resume "
+                      f"with the same command: nnlab sweep {_shell_args(opts)}", markup=False)
+        return EXIT_INTERRUPTED
+    except BaseException:
+        display.stop()
+        _stop_workers(pool, tracker, ledger)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    display.stop()
+    end_parent(tracker, parent, "completed")
+    print_summary(plan, snapshot, console, parent=parent, tracking_uri=store.tracking_uri, storage=storage.shown,
+                  spec_arg=opts.spec)
+    if not pool.wait_all(STOP_GRACE_S):  # idle workers see that nothing is left and exit by themselves
+        pool.kill_all()
+    return EXIT_OK
+
+
+def _already_done(plan: Any, ledger: Any, store: Any, console: Any, opts: SweepOptions) -> int:
+    from nnlab.sweep._ledger import PARENT_ATTR, end_parent
+    from nnlab.sweep._progress import print_summary
+
+    snapshot = ledger.snapshot()
+    parent = str(ledger.index_attrs().get(PARENT_ATTR, ""))
+    tracker = _tracker(store)
+    try:
+        status = tracker.client.get_run(parent).info.status if parent else "FINISHED"
+    except Exception:  # noqa: BLE001 - the parent is in another tracking store
+        status = "FINISHED"
+    if status != "FINISHED":
+        end_parent(tracker, parent, "completed")  # the last run finished, its coordinator did not
+    console.print(f"sweep {plan.sweep_id}: {len(plan.cells)} cells x ({plan.trials} trials + {plan.seeds} seeds) = "
+                  f"{plan.total_runs} runs; {snapshot.done} done - nothing left to run", markup=False)
+    print_summary(plan, snapshot, console, parent=parent, tracking_uri=store.tracking_uri,
+                  storage=ledger.storage.shown, spec_arg=opts.spec)
+    return EXIT_OK
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+def _shell_args(opts: SweepOptions) -> str:
+    import shlex
+
+    parts = [opts.spec, *opts.overrides]
+    for flag, value in (("--profile", opts.profile), ("--workers", opts.workers), ("--storage", opts.storage),
+                        ("--tracking-uri", opts.tracking_uri)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _check_failed(plan: Any, snapshot: Any, tracker: Any, parent: str) -> None:
+    from nnlab.sweep._ledger import end_parent
+
+    failed = snapshot.failed_cells()
+    if not failed:
+        return
+    cell = failed[0]
+    what = "tune trials" if plan.trials else "runs"
+    end_parent(tracker, parent, "failed")
+    others = f" ({len(failed) - 1} other cells too)" if len(failed) > 1 else ""
+    raise FatalError(f"every one of the {len(cell.tune or cell.confirm)} {what} of cell {cell.cell.id} failed"
+                     f"{others}; first error: {cell.first_error}")
+
+
+def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any, snapshot: Any,
+           stop: _StopFlag) -> Any:
+    crashes, done_at_crash = 0, -1  # worker deaths since the last finished run
+    last_reconcile = last_beat = time.monotonic()
+    experiment = tracker.experiment_id(plan.spec.name)
+    while True:
+        time.sleep(POLL_S)
+        if stop.requested:
+            raise KeyboardInterrupt
+        exited = pool.reap()
+        died = [(proc, rc) for proc, rc in exited if rc not in (0, EXIT_INTERRUPTED)]
+        for proc, rc in exited:
+            if rc == 3:
+                raise FatalError(f"worker {proc.index} could not start: {proc.last_error()}")
+            if rc != 0 and not proc.released:
+                raise FatalError(f"worker {proc.index} died while starting (exit {rc}): {proc.tail(3)}")
+        if died or time.monotonic() - last_reconcile > RECONCILE_EVERY_S:
+            if died:
+                tracker.reap_stale_runs([experiment])
+            ledger.reconcile()
+            last_reconcile = time.monotonic()
+        if time.monotonic() - last_beat > PARENT_BEAT_S:  # the parent run is alive while this sweep runs
+            tracker.set_tags(pool.job.parent_run_id, {"nnlab.heartbeat": str(int(time.time()))})
+            last_beat = time.monotonic()
+        snapshot = ledger.snapshot()
+        display.update(snapshot)
+        _check_failed(plan, snapshot, tracker, pool.job.parent_run_id)
+        if snapshot.finished:
+            return snapshot
+        if died:
+            if snapshot.done > done_at_crash:
+                crashes = 0
+            crashes += len(died)
+            done_at_crash = snapshot.done
+            if crashes > MAX_CRASHES:
+                proc, rc = died[-1]
+                raise FatalError(f"workers keep dying (last: worker {proc.index}, exit {rc}); see {proc.log_path}: "
+                                 f"{proc.tail(3)}")
+        waiting = snapshot.waiting()
+        for index in pool.free_slots()[:waiting]:
+            pool.start(index)  # a recycled or dead worker's replacement, while work is queued
+
+
+def _stop_workers(pool: WorkerPool, tracker: Any, ledger: Any) -> None:
+    """SIGINT to each worker (it ends its run KILLED and re-queues the slot), then SIGKILL stragglers;
+    finally mark anything they left behind."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    try:
+        pool.signal_all(signal.SIGINT)
+        if not pool.wait_all(STOP_GRACE_S):
+            pool.kill_all()
+        try:
+            tracker.reap_stale_runs([tracker.experiment_id(ledger.plan.spec.name)])
+            ledger.reconcile()
+        except Exception:  # noqa: BLE001 - best effort: the next sweep start repairs the same way
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)

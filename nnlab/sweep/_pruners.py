@@ -1,0 +1,72 @@
+"""Pruner registry: a name in ``sweep.pruner`` -> an Optuna pruner sized to the sweep.
+
+Warm-up scales with the sweep: no pruning before ``min(5, trials // 2)`` trials have completed
+(median, percentile) and never within the first third of the epochs. Steps are epochs
+completed (1-based), so resources for hyperband/successive halving count epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nnlab.registry import Registry
+
+PrunerBuilder = Callable[[int, int], Any]
+PRUNERS: Registry[PrunerBuilder] = Registry("pruner")
+
+
+def warmup(trials: int, epochs: int) -> tuple[int, int]:
+    """(startup trials, warm-up epochs) for the median and percentile pruners."""
+    return min(5, trials // 2), epochs // 3
+
+
+@PRUNERS.register("none")
+def _none(trials: int, epochs: int) -> Any:
+    import optuna
+
+    return optuna.pruners.NopPruner()
+
+
+@PRUNERS.register("median")
+def _median(trials: int, epochs: int) -> Any:
+    import optuna
+
+    startup, warm = warmup(trials, epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warm)
+
+
+@PRUNERS.register("percentile")
+def _percentile(trials: int, epochs: int) -> Any:
+    import optuna
+
+    startup, warm = warmup(trials, epochs)
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=startup, n_warmup_steps=warm)
+
+
+@PRUNERS.register("hyperband")
+def _hyperband(trials: int, epochs: int) -> Any:
+    import optuna
+
+    return optuna.pruners.HyperbandPruner(min_resource=max(1, epochs // 9), max_resource=max(1, epochs),
+                                          reduction_factor=3)
+
+
+@PRUNERS.register("successive_halving")
+def _successive_halving(trials: int, epochs: int) -> Any:
+    import optuna
+
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 9), reduction_factor=3)
+
+
+def build_pruner(name: str, trials: int, epochs: int) -> Any:
+    return PRUNERS.get(name)(trials, epochs)
+
+
+def describe_pruner(name: str, trials: int, epochs: int) -> str:
+    if name in ("median", "percentile"):
+        startup, warm = warmup(trials, epochs)
+        return f"{name} (after {startup} completed trials, from epoch {max(1, warm)})"
+    if name in ("hyperband", "successive_halving"):
+        return f"{name} (from epoch {max(1, epochs // 9)}, reduction 3)"
+    return name

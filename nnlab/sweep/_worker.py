@@ -1,0 +1,546 @@
+"""A sweep worker: a separate process that claims slots, runs them, and records the outcome.
+
+The coordinator starts ``python -m nnlab.sweep._worker`` early; the worker imports TensorFlow, then
+reads one JSON line per request on stdin: optionally a preflight (check that the first cell's data
+and model load; the answer goes to the pipe in ``$NNLAB_REPLY_FD``), then its ``WorkerJob``; a
+closed stdin means it is not needed. ``python -m nnlab.sweep._worker JOB_JSON`` runs a job directly.
+
+It exits 0 when no work is left or after ``max_runs`` runs (the coordinator then starts a fresh
+one, so memory stays flat), 130 when interrupted (SIGINT/SIGTERM: at the next epoch boundary the
+run is ended KILLED in MLflow and its slot put back in the queue), 3 when it cannot start (the
+message on stderr). ``run_worker`` is the same loop, callable in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nnlab.errors import NnlabError, SpecError, TrialFailed
+
+EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 3, 130
+IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
+IDLE_POLL_REMOTE_S = 2.0  # ... a database shared by machines less so
+TAG = "nnlab."
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker needs; it re-reads the spec itself and checks the sweep hash."""
+
+    spec: str
+    overrides: list[str]
+    profile: str | None
+    storage: str | None  # --storage, None = the embedded journal
+    tracking_uri: str
+    store_root: str
+    sweep_hash: str
+    parent_run_id: str
+    max_runs: int = 20
+    worker: int = 0
+    log: str | None = None  # where the worker sends its output once it has the job
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerJob:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class Stop:
+    """A stop request (SIGINT, SIGTERM), acted on only at safe points: before and after loading the
+    data, and between epochs (through the epoch hook). An exception raised asynchronously inside
+    TensorFlow can surface as an unrelated error (a SystemError turned ValueError) and would be
+    recorded as a failed run; raised from the epoch hook it unwinds cleanly, and execute ends the
+    run KILLED."""
+
+    requested: bool = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@dataclass
+class Claimed:
+    cell: Any
+    phase: str  # tune or confirm
+    study: Any
+    trial: Any  # the FrozenTrial as claimed
+
+    @property
+    def slot(self) -> int:
+        from nnlab.sweep._slots import slot_of
+
+        return int(slot_of(self.trial) or 0)
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell.id}/{self.phase}/{self.slot}"
+
+
+@dataclass
+class Outcome:
+    status: str  # completed, pruned, diverged, failed, duplicate
+    value: float | None = None
+    run_id: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    adopted: bool = False
+
+
+# ------------------------------------------------------------------------------------------------
+# the objective
+
+
+def objective_value(spec: Any, objective: str, metrics: dict[str, float], history: dict[str, list[float]],
+                    epochs: int) -> float | None:
+    """The final value of the objective; the best epoch's when early stopping restored weights."""
+    restored = (spec.train.early_stopping is not None and spec.train.restore_best and 0 < epochs < spec.train.epochs)
+    series = history.get(objective)
+    losses = history.get("val_loss")
+    if restored and series and losses and not objective.startswith("test_"):
+        finite = [(v, i) for i, v in enumerate(losses) if math.isfinite(v)]
+        if finite:
+            best = min(finite)[1]
+            if best < len(series):
+                return float(series[best])
+    value = metrics.get(objective)
+    return float(value) if value is not None else None
+
+
+def epoch_metric(objective: str) -> str:
+    """The per-epoch metric to report for pruning (test metrics exist only at the end)."""
+    return "val_" + objective[len("test_"):] if objective.startswith("test_") else objective
+
+
+# ------------------------------------------------------------------------------------------------
+# running slots
+
+
+class _Heartbeat:
+    """Optuna heartbeats for one trial on an RDB storage, from a background thread."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._stop = threading.Event()
+        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        self._thread = None
+        if interval:
+            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
+
+    def _beat(self, interval: int) -> None:
+        while not self._stop.is_set():
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the grace period covers it
+                pass
+            self._stop.wait(interval)
+
+    def __enter__(self) -> _Heartbeat:
+        if self._thread is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class SlotRunner:
+    def __init__(self, plan: Any, ledger: Any, tracker: Any, parent_run_id: str, stop: Stop) -> None:
+        self.plan = plan
+        self.ledger = ledger
+        self.tracker = tracker
+        self.parent = parent_run_id
+        self.stop = stop
+        self.experiment_id = tracker.experiment_id(plan.spec.name)
+
+    # -- claiming --------------------------------------------------------------------------------
+    def claim_next(self) -> Claimed | None:
+        """The first claimable slot in cell order: tune slots, then (once tuning is over) confirm."""
+        from nnlab.sweep._slots import claim, slot_of, slot_views
+
+        for cell in self.plan.cells:
+            tune = self.ledger.tune(cell)
+            tuned_out = True
+            if tune is not None:
+                trials = tune.get_trials(deepcopy=False)
+                for trial in _waiting(trials):
+                    if claim(tune, trial):
+                        return Claimed(cell, "tune", tune, trial)
+                views = slot_views(tune.get_trials(deepcopy=False), self.plan.trials)
+                tuned_out = all(v.done for v in views) and any(v.outcome.state.name != "FAIL" for v in views)
+            confirm = self.ledger.confirm(cell)
+            if confirm is not None and tuned_out:
+                for trial in _waiting(confirm.get_trials(deepcopy=False)):
+                    if slot_of(trial) is not None and claim(confirm, trial):
+                        return Claimed(cell, "confirm", confirm, trial)
+        return None
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, job: Claimed) -> Outcome:
+        from nnlab.sweep._slots import duplicate_of, give_back
+
+        if duplicate_of(job.study, job.trial) is not None:
+            return self._record(job, Outcome("duplicate"))
+        existing = self._find_run(job.key)
+        if existing is not None:
+            return self._record(job, self._adopt(job, existing))
+        try:
+            overrides, tags = self._configure(job)
+        except SpecError as exc:
+            return self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
+        try:
+            outcome = self._execute(job, overrides, tags)
+        except KeyboardInterrupt:
+            give_back(job.study, job.trial)
+            print(f"{job.key} trial {job.trial.number}: interrupted; its slot is queued again", flush=True)
+            raise
+        return self._record(job, outcome)
+
+    def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values this slot sets (cell, tuned values, seed) and its MLflow tags."""
+        plan = self.plan
+        tags = {f"{TAG}cell": job.cell.id, f"{TAG}sweep_id": plan.sweep_id, f"{TAG}sweep_hash": plan.sweep_hash,
+                f"{TAG}slot": job.key, f"{TAG}trial": str(job.trial.number), f"{TAG}study": job.study.study_name}
+        if job.phase == "tune":
+            tuned = self._suggest(job)
+            return {**job.cell.values, **tuned}, tags
+        tuned = {}
+        if plan.tuned:
+            best = self.ledger.cell_progress(job.cell).best
+            if best is None:
+                raise SpecError(f"cell {job.cell.id} has no usable tune trial to confirm")
+            tuned = {d.key: d.to_spec(best.params[d.key]) for d in plan.dims if d.key in best.params}
+            self._set_params(job, tuned)
+            tags[f"{TAG}source_trial"] = str(best.number)
+        seed = plan.confirm_seed(job.slot)
+        tags[f"{TAG}seed_index"] = str(job.slot)
+        return {**job.cell.values, **tuned, "train.seed": seed}, tags
+
+    def _suggest(self, job: Claimed) -> dict[str, Any]:
+        import optuna
+
+        from nnlab.sweep._pruners import build_pruner
+        from nnlab.sweep._samplers import build_sampler
+
+        plan = self.plan
+        study = job.study
+        study.sampler = build_sampler(plan.spec.sweep.sampler, plan.dims, plan.trials,
+                                      cell_seed=plan.cell_seed(job.cell), trial_number=job.trial.number)
+        study.pruner = build_pruner(plan.spec.sweep.pruner, plan.trials, plan.cell_specs[job.cell.id].train.epochs)
+        trial = optuna.trial.Trial(study, job.trial._trial_id)
+        self._optuna_trial = trial
+        return {d.key: d.suggest(trial) for d in plan.dims}
+
+    def _set_params(self, job: Claimed, tuned: dict[str, Any]) -> None:
+        storage = job.study._storage
+        have = storage.get_trial(job.trial._trial_id).params
+        for d in self.plan.dims:
+            if d.key in tuned and d.key not in have:
+                dist = d.distribution()
+                storage.set_trial_param(job.trial._trial_id, d.key, dist.to_internal_repr(d.to_optuna(tuned[d.key])),
+                                        dist)
+
+    def _execute(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str]) -> Outcome:
+        from nnlab.train import execute, prepare
+
+        plan = self.plan
+        started = time.monotonic()
+        try:
+            spec = plan.spec.with_values(overrides)
+        except SpecError as exc:
+            return self._failed_run(job, overrides, tags, _one_line(exc))
+        hook = self._hook(job)
+        try:
+            self.stop.check()
+            with _Heartbeat(job.study._storage, job.trial._trial_id):
+                try:
+                    prepared = prepare(spec)
+                except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial
+                    return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
+                self.stop.check()
+                result = execute(prepared, self.tracker, phase=job.phase, tags=tags, parent_run_id=self.parent,
+                                 run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=hook,
+                                 progress=False, figures=job.phase == "confirm")
+        except TrialFailed as exc:
+            return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
+                           seconds=time.monotonic() - started)
+        finally:
+            _clear_session()
+        value = objective_value(spec, plan.objective, result.metrics, result.history, result.epochs)
+        outcome = Outcome(result.status, value=value, run_id=result.run_id, seconds=time.monotonic() - started)
+        if outcome.status == "completed" and (value is None or math.isnan(value)):
+            outcome.status, outcome.error = "failed", f"objective {plan.objective} is {value} in the run's metrics"
+            if result.run_id:
+                self.tracker.set_tags(result.run_id, {f"{TAG}status": "failed", f"{TAG}error": outcome.error})
+        return outcome
+
+    def _hook(self, job: Claimed) -> Any:
+        """After each epoch: a stop request ends the run (KILLED); a tune run reports its objective
+        to Optuna and is pruned when the pruner says so."""
+        metric = epoch_metric(self.plan.objective)
+        trial = self._optuna_trial if job.phase == "tune" else None
+        stop = self.stop
+
+        def hook(epoch: int, metrics: dict[str, float]) -> bool:
+            stop.check()
+            value = metrics.get(metric)
+            if trial is None or value is None or not math.isfinite(value):
+                return False
+            trial.report(float(value), epoch + 1)
+            return bool(trial.should_prune())
+
+        return hook
+
+    # -- MLflow: failed records, adoption ---------------------------------------------------------
+    def _failed_run(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str], error: str,
+                    spec: Any = None) -> Outcome:
+        """A run that could not start still leaves a FAILED run in MLflow (one run per slot)."""
+        base = spec or self.plan.cell_specs[job.cell.id]
+        params = {**base.flat_params(), **{k: v for k, v in overrides.items()}}
+        tags = tags or {f"{TAG}cell": job.cell.id, f"{TAG}sweep_id": self.plan.sweep_id, f"{TAG}slot": job.key,
+                        f"{TAG}trial": str(job.trial.number)}
+        run_id = self.tracker.start_run(self.plan.spec.name, run_name=f"{job.cell.id} {job.phase} {job.slot}",
+                                        parent_run_id=self.parent,
+                                        tags={**tags, f"{TAG}phase": job.phase, f"{TAG}status": "failed",
+                                              f"{TAG}error": error[:500]})
+        self.tracker.log_params(run_id, params)
+        self.tracker.end_run(run_id, "FAILED")
+        return Outcome("failed", error=error, run_id=run_id)
+
+    def _find_run(self, slot_key: str) -> Any:
+        runs = self.tracker.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(slot_key)}' and "
+                                                f"tags.mlflow.parentRunId = '{self.parent}'", max_results=50)
+        done = [r for r in runs if r.info.status in ("FINISHED", "FAILED")]
+        return min(done, key=lambda r: r.info.start_time) if done else None
+
+    def _last_run_id(self, slot_key: str) -> str | None:
+        runs = self.tracker.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(slot_key)}' and "
+                                                f"tags.mlflow.parentRunId = '{self.parent}'",
+            order_by=["attributes.start_time DESC"], max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def _adopt(self, job: Claimed, run: Any) -> Outcome:
+        """A run that finished before its trial was told (a crash in between, or an Optuna storage
+        that was lost while MLflow kept the runs): tell its result, with the values it ran with."""
+        values = {}
+        for d in self.plan.dims:
+            raw = run.data.params.get(d.key)
+            if raw is not None:
+                try:
+                    values[d.key] = d.from_param(raw)
+                except ValueError:
+                    continue
+        self._set_params(job, values)
+        status = run.data.tags.get(f"{TAG}status", "completed" if run.info.status == "FINISHED" else "failed")
+        outcome = Outcome(status, run_id=run.info.run_id, adopted=True, error=run.data.tags.get(f"{TAG}error"))
+        if status == "completed":
+            objective = self.plan.objective
+            history = {}
+            if self.plan.spec.train.early_stopping is not None:
+                for key in {objective, "val_loss"}:
+                    history[key] = [m.value for m in sorted(self.tracker.client.get_metric_history(
+                        run.info.run_id, key), key=lambda m: m.step)]
+            spec = self.plan.cell_specs[job.cell.id]
+            epochs = int(run.data.metrics.get("epochs_trained", spec.train.epochs))
+            outcome.value = objective_value(spec, objective, run.data.metrics, history, epochs)
+        return outcome
+
+    # -- Optuna: the outcome ---------------------------------------------------------------------
+    def _record(self, job: Claimed, outcome: Outcome) -> Outcome:
+        from optuna.trial import TrialState
+
+        from nnlab.sweep._slots import ERROR, RUN_ID, STATUS, finish
+
+        attrs: dict[str, Any] = {STATUS: outcome.status}
+        if outcome.run_id:
+            attrs[RUN_ID] = outcome.run_id
+        if outcome.error:
+            attrs[ERROR] = outcome.error[:500]
+        if job.phase == "confirm":
+            attrs["nnlab_seed"] = self.plan.confirm_seed(job.slot)
+        state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                 "diverged": TrialState.PRUNED}.get(outcome.status, TrialState.FAIL)
+        finish(job.study, job.trial, state, value=outcome.value, attrs=attrs)
+        shown = f" {self.plan.objective}={outcome.value:.5g}" if outcome.value is not None else ""
+        note = " (adopted from MLflow)" if outcome.adopted else ""
+        error = f": {outcome.error}" if outcome.error and outcome.status == "failed" else ""
+        print(f"{job.key} trial {job.trial.number}: {outcome.status}{shown}{error}{note} "
+              f"({outcome.seconds:.1f} s)", flush=True)
+        return outcome
+
+
+def _waiting(trials: list[Any]) -> list[Any]:
+    from optuna.trial import TrialState
+
+    from nnlab.sweep._slots import slot_of
+
+    waiting = [t for t in trials if t.state == TrialState.WAITING and slot_of(t) is not None]
+    return sorted(waiting, key=lambda t: (slot_of(t), t.number))
+
+
+def _clear_session() -> None:
+    import gc
+
+    from nnlab.train._env import keras
+
+    keras().backend.clear_session()
+    gc.collect()
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SpecError):
+        return f"SpecError: {exc.key}: {exc.detail}" if exc.key else f"SpecError: {exc.detail}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}"[:500] if text else type(exc).__name__
+
+
+def _q(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+# ------------------------------------------------------------------------------------------------
+# the loop
+
+
+def work_remains(snapshot: Any) -> bool:
+    """Slots that may still become runnable here: waiting or running anywhere, in a cell not failed."""
+    for cell in snapshot.cells:
+        if cell.failed:
+            continue
+        if any(v.active and not v.done for v in (*cell.tune, *cell.confirm)):
+            return True
+    return False
+
+
+def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool = False) -> int:
+    """Claim and run slots until none is left, ``job.max_runs`` ran, or a stop is requested."""
+    from nnlab.spec import Spec
+    from nnlab.sweep._ledger import Ledger
+    from nnlab.sweep._plan import build_plan
+    from nnlab.sweep._storage import open_storage, resolve_target
+    from nnlab.tracking import resolve_store
+    from nnlab.tracking._mlflow import Tracker
+
+    stop = stop or Stop()
+    parent_pid = os.getppid()
+    plan = build_plan(Spec.from_yaml(job.spec, job.overrides, job.profile), job.profile)
+    if plan.sweep_hash != job.sweep_hash:
+        raise SpecError(f"{plan.spec.source} changed while sweep '{plan.sweep_id}' runs (sweep hash "
+                        f"{plan.sweep_hash}, expected {job.sweep_hash}); stop the sweep and start it again")
+    store = resolve_store(job.tracking_uri, job.store_root)
+    ledger = Ledger(plan, open_storage(resolve_target(store, job.storage)))
+    tracker = Tracker(store)
+    runner = SlotRunner(plan, ledger, tracker, job.parent_run_id, stop)
+    runs = 0
+    while runs < job.max_runs and not stop.requested:
+        if watch_parent and os.getppid() != parent_pid:
+            print("the coordinator is gone; stopping", file=sys.stderr, flush=True)
+            return EXIT_DONE
+        claimed = runner.claim_next()
+        if claimed is None:
+            if not work_remains(ledger.snapshot()):
+                return EXIT_DONE
+            time.sleep(IDLE_POLL_REMOTE_S if ledger.storage.target.shared else IDLE_POLL_S)
+            continue
+        runner.run(claimed)
+        runs += 1
+    return EXIT_INTERRUPTED if stop.requested else EXIT_DONE
+
+
+def _preflight(request: dict[str, Any]) -> dict[str, Any]:
+    """Load the first cell's data and build its model (writes nothing): the coordinator's check that
+    the sweep can run at all, before it creates anything in a store."""
+    from nnlab.spec import Spec
+    from nnlab.sweep._plan import build_plan
+    from nnlab.train import prepare
+
+    cell = "?"
+    try:
+        plan = build_plan(Spec.from_yaml(request["spec"], request["overrides"], request["profile"]),
+                          request["profile"])
+        cell = plan.cells[0].id
+        prepare(plan.cell_specs[cell])
+    except SpecError as exc:
+        return {"error": "spec", "message": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - reported by the coordinator as one line
+        return {"error": "fatal", "message": f"preflight of cell {cell} failed: {_one_line(exc)}"}
+    finally:
+        _clear_session()
+    return {"ok": True}
+
+
+def _answer(answer: dict[str, Any]) -> None:
+    fd = int(os.environ.get("NNLAB_REPLY_FD", "-1"))
+    if fd < 0:
+        return
+    os.write(fd, (json.dumps(answer) + "\n").encode())
+    os.close(fd)
+
+
+def _redirect_output(path: str, worker: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    print(f"--- worker {worker} (pid {os.getpid()}) started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nnlab.sweep._worker [JOB_JSON]``: without an argument the job comes on stdin, so
+    the heavy imports happen while the coordinator is still preparing the sweep."""
+    argv = sys.argv[1:] if argv is None else argv
+    from nnlab.train._env import configure_environment, keras
+
+    configure_environment()
+    stop = Stop()
+    signal.signal(signal.SIGINT, stop.handler)
+    signal.signal(signal.SIGTERM, stop.handler)
+    keras()
+    import mlflow  # noqa: F401 - imported now, while the coordinator runs its preflight
+    import optuna  # noqa: F401
+
+    text = argv[0] if argv else sys.stdin.readline()
+    while text.strip() and "preflight" in json.loads(text):
+        _answer(_preflight(json.loads(text)["preflight"]))
+        text = sys.stdin.readline()
+    if not text.strip() or stop.requested:
+        return EXIT_DONE  # the coordinator did not need this worker (or is gone)
+    job = WorkerJob.from_json(text)
+    if job.log:
+        _redirect_output(job.log, job.worker)
+    try:
+        return run_worker(job, stop, watch_parent=True)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except NnlabError as exc:
+        print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+        return EXIT_SETUP
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # every store write is committed by now; skip TensorFlow's slow interpreter teardown (~2 s)
+    os._exit(code)

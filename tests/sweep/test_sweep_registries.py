@@ -1,0 +1,154 @@
+"""Samplers and pruners: every registered name builds an Optuna object that works; storage URLs."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nnlab.errors import FatalError, SpecError
+from nnlab.spec import Spec
+from nnlab.sweep import PRUNERS, SAMPLERS
+from nnlab.sweep._pruners import build_pruner
+from nnlab.sweep._samplers import build_sampler, check_sampler
+from nnlab.sweep._space import build_space
+from nnlab.sweep._storage import open_storage, redact, resolve_target
+from nnlab.tracking import resolve_store
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TUNE = {"train.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+        "model.width": {"low": 4, "high": 16, "step": 4},
+        "train.optimizer": {"choices": ["adam", "sgd"]}}
+
+
+def _dims(**tune):
+    spec = Spec.from_dict({"name": "r", "data": {"dataset": "moons"},
+                           "sweep": {"tune": tune or TUNE, "trials": 4}})
+    return build_space(spec)
+
+
+def test_space_maps_to_optuna_distributions() -> None:
+    lr, width, opt = _dims()
+    assert isinstance(lr.distribution(), optuna.distributions.FloatDistribution) and lr.distribution().log
+    assert isinstance(width.distribution(), optuna.distributions.IntDistribution) and width.distribution().step == 4
+    assert opt.distribution().choices == ("adam", "sgd")
+    # an integer bound on a float key still tunes a float
+    (rate,) = _dims(**{"train.learning_rate": {"low": 1, "high": 3}})
+    assert rate.kind == "float"
+
+
+@pytest.mark.parametrize("name", SAMPLERS.names())
+def test_every_sampler_suggests_within_the_space(name: str) -> None:
+    dims = _dims(**{"model.width": {"low": 4, "high": 16, "step": 4}, "train.optimizer": {"choices": ["adam", "sgd"]}})
+    needs = SAMPLERS.meta(name).get("needs")
+    if needs and importlib.util.find_spec(needs) is None:
+        with pytest.raises(SpecError, match=f"needs the Python package '{needs}'.*pip install {needs}"):
+            check_sampler(name, dims)
+        return
+    check_sampler(name, dims)
+    study = optuna.create_study()
+    for number in range(5):
+        study.sampler = build_sampler(name, dims, 5, cell_seed=3, trial_number=number)
+        trial = study.ask()
+        values = {d.key: d.suggest(trial) for d in dims}
+        assert values["model.width"] in (4, 8, 12, 16) and values["train.optimizer"] in ("adam", "sgd")
+        study.tell(trial, float(values["model.width"]))
+
+
+def test_per_trial_seeds_make_suggestions_reproducible() -> None:
+    dims = _dims()
+    picks = []
+    for _ in range(2):
+        study = optuna.create_study()
+        study.sampler = build_sampler("tpe", dims, 10, cell_seed=11, trial_number=0)
+        picks.append({d.key: d.suggest(study.ask()) for d in dims})
+    assert picks[0] == picks[1]
+
+
+@pytest.mark.parametrize("name", PRUNERS.names())
+def test_every_pruner_builds_and_answers(name: str) -> None:
+    pruner = build_pruner(name, trials=10, epochs=9)
+    study = optuna.create_study(pruner=pruner)
+    for value in (1.0, 0.5, 2.0):
+        trial = study.ask()
+        for step in range(1, 4):
+            trial.report(value * step, step)
+        assert isinstance(trial.should_prune(), bool)
+        study.tell(trial, value)
+
+
+def test_pruner_warmup_scales_with_the_sweep() -> None:
+    median = build_pruner("median", trials=4, epochs=9)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (2, 3)
+    assert build_pruner("median", trials=40, epochs=9)._n_startup_trials == 5
+
+
+def test_storage_targets(tmp_path: Path) -> None:
+    store = resolve_store(None, str(tmp_path / "store"))
+    embedded = resolve_target(store, None)
+    assert embedded.kind == "journal" and embedded.location.endswith("store/optuna.journal") and not embedded.shared
+    pg = resolve_target(store, "postgresql://u:secret@db.example:5432/sweeps")
+    assert pg.kind == "rdb" and pg.shared and pg.heartbeat and "secret" not in pg.shown
+    assert pg.location.startswith(("postgresql+psycopg2://", "postgresql+psycopg://"))
+    assert resolve_target(store, str(tmp_path / "x.journal")).kind == "journal"
+    with pytest.raises(SpecError, match="--storage: must be a database URL"):
+        resolve_target(store, "redis://localhost")
+    assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_sqlite_storage_gets_a_busy_timeout(tmp_path: Path) -> None:
+    target = resolve_target(resolve_store(None, str(tmp_path)), f"sqlite:///{tmp_path}/optuna.db")
+    storage = open_storage(target).storage
+    assert storage.engine_kwargs["connect_args"]["timeout"] >= 30
+    assert storage.heartbeat_interval is not None
+
+
+def test_unreachable_storage_fails_with_url_and_reason(tmp_path: Path) -> None:
+    target = resolve_target(resolve_store(None, str(tmp_path)), "postgresql://nnlab:pw@127.0.0.1:1/none")
+    with pytest.raises(FatalError, match=r"Optuna storage postgresql\+\w+://nnlab:\*\*\*@127.0.0.1:1/none is not "
+                                         r"reachable: .*(refused|connect)"):
+        open_storage(target)
+
+
+def test_grid_sampler_walks_the_grid_through_queued_slots(tmp_path: Path) -> None:
+    from nnlab.sweep._slots import claim, enqueue_slots
+
+    dims = _dims(**{"train.optimizer": {"choices": ["adam", "sgd", "rmsprop"]}})
+    study = optuna.create_study()
+    enqueue_slots(study, range(3))
+    seen = []
+    for frozen in study.get_trials():
+        assert claim(study, frozen)
+        study.sampler = build_sampler("grid", dims, 3, cell_seed=5, trial_number=frozen.number)
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        seen.append(dims[0].suggest(trial))
+        study.tell(frozen.number, 1.0)
+    assert sorted(seen) == ["adam", "rmsprop", "sgd"]
+
+
+def test_workers_auto_and_gpu_pinning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from nnlab.sweep._coordinator import WorkerPool, resolve_workers, threads_per_worker, visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    gpus = visible_gpus()
+    assert gpus == ["2", "5"]
+    assert resolve_workers("auto", 1, gpus) == 2  # one per visible GPU
+    assert resolve_workers(None, "auto", []) == max(1, min(os.cpu_count() or 1, 4))
+    assert resolve_workers(3, "auto", gpus) == 3
+    pool = WorkerPool(size=3, gpus=gpus, log_dir=tmp_path, log_name="x", env={"PATH": "/bin"})
+    assert [pool.worker_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["2", "5", "2"]
+    assert pool.worker_env(0)["NNLAB_THREADS"] == str(threads_per_worker(3))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert visible_gpus() == []
+
+
+def test_values_read_back_from_mlflow_params() -> None:
+    lr, width, opt = _dims()
+    assert lr.from_param("0.0123") == 0.0123 and width.from_param("8") == 8 and opt.from_param("sgd") == "sgd"
+    with pytest.raises(ValueError):
+        opt.from_param("lbfgs")

@@ -1,0 +1,117 @@
+"""The worker loop in-process, with real Optuna and MLflow stores and training replaced by a stub:
+an exception in a run is a recorded failure, a cell whose tune runs all fail gets no confirm runs,
+and a run that finished before its trial was told is adopted instead of run again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from sweep_testkit import all_runs, child_runs, client, write_spec
+
+from nnlab.errors import TrialFailed
+from nnlab.spec import Spec
+from nnlab.sweep._ledger import Ledger
+from nnlab.sweep._plan import build_plan
+from nnlab.sweep._slots import OWNER, SLOT, claim
+from nnlab.sweep._storage import open_storage, resolve_target
+from nnlab.sweep._worker import WorkerJob, run_worker
+from nnlab.tracking import resolve_store
+from nnlab.tracking._mlflow import Tracker
+from nnlab.train._runner import RunResult
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class FakeTraining:
+    """``prepare``/``execute`` stand-ins: a run per call in MLflow, val_loss = learning rate; depth 2 raises."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def prepare(self, spec: Spec) -> Any:
+        return spec
+
+    def execute(self, spec: Spec, tracker: Any, *, phase: str, tags: dict[str, str], parent_run_id: str,
+                run_name: str, epoch_hook: Any, progress: bool, figures: bool) -> RunResult:
+        self.calls.append(tags["nnlab.slot"])
+        run_id = tracker.start_run(spec.name, run_name=run_name, parent_run_id=parent_run_id,
+                                   tags={**tags, "nnlab.phase": phase, "nnlab.status": "running"})
+        tracker.log_params(run_id, spec.flat_params())
+        if spec.model.depth == 2:
+            tracker.set_tags(run_id, {"nnlab.status": "failed", "nnlab.error": "RuntimeError: boom"})
+            tracker.end_run(run_id, "FAILED")
+            raise TrialFailed("RuntimeError: boom")
+        value = spec.train.learning_rate
+        assert epoch_hook(0, {"val_loss": value}) is False
+        tracker.log_metrics(run_id, {"val_loss": value, "epochs_trained": 1.0}, step=0)
+        tracker.set_tags(run_id, {"nnlab.status": "completed"})
+        tracker.end_run(run_id, "FINISHED")
+        return RunResult(run_id=run_id, status="completed", metrics={"val_loss": value},
+                         history={"val_loss": [value]}, epochs=1)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
+    training = FakeTraining()
+    monkeypatch.setattr("nnlab.train.prepare", training.prepare)
+    monkeypatch.setattr("nnlab.train.execute", training.execute)
+    monkeypatch.setattr("nnlab.sweep._worker._clear_session", lambda: None)
+    return training
+
+
+def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "inproc", {"grid": {"model.depth": [1, 2]},
+                                           "tune": {"train.learning_rate": {"choices": [0.25, 0.5]}},
+                                           "trials": 2, "seeds": 1, "pruner": "none", "sampler": "grid"})
+    plan = build_plan(Spec.from_yaml(path), None)
+    store = resolve_store(None, str(tmp_path / "store"))
+    tracker = Tracker(store)
+    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
+    parent = ledger.open(tracker, restart=False)
+
+    # a worker claimed tune slot 0 of the first cell, logged a FINISHED run, and died before telling Optuna
+    cell = plan.cells[0]
+    study = ledger.tune(cell)
+    first = study.get_trials()[0]
+    assert claim(study, first)
+    dist = plan.dims[0].distribution()
+    study._storage.set_trial_param(first._trial_id, "train.learning_rate", dist.to_internal_repr(0.5), dist)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study._storage.set_trial_system_attr(first._trial_id, OWNER, {"trial": 0, "host": os.uname().nodename,
+                                                                   "pid": dead.pid, "start": ""})
+    orphan = tracker.start_run("inproc", run_name="orphan", parent_run_id=parent, tags={
+        "nnlab.phase": "tune", "nnlab.status": "completed", "nnlab.slot": f"{cell.id}/tune/0",
+        "nnlab.cell": cell.id, "nnlab.sweep_id": "inproc", "nnlab.trial": "0"})
+    tracker.log_metrics(orphan, {"val_loss": 0.5, "epochs_trained": 1.0}, step=0)
+    tracker.end_run(orphan, "FINISHED")
+    assert ledger.reconcile() == [f"{study.study_name}#0"]
+
+    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
+                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
+    assert run_worker(job) == 0
+
+    # the orphaned run was adopted, not run again
+    assert f"{cell.id}/tune/0" not in fake.calls
+    trials = ledger.tune(cell).get_trials()
+    adopted = [t for t in trials if t.user_attrs.get(SLOT) == 0 and t.state.name == "COMPLETE"]
+    assert len(adopted) == 1 and adopted[0].value == 0.5 and adopted[0].user_attrs["nnlab_run_id"] == orphan
+    # the other slot ran; confirm repeats the best (lowest) learning rate with its own seed
+    progress = ledger.cell_progress(cell)
+    assert progress.finished and progress.best.params == {"train.learning_rate": 0.25}
+    runs = child_runs(all_runs(client(store.root), "inproc"))
+    (confirm,) = [r for r in runs if r.data.tags["nnlab.phase"] == "confirm"]
+    assert confirm.data.params["train.learning_rate"] == "0.25" and confirm.data.params["train.seed"] == "1000"
+
+    # an exception in a run is a recorded failure, never retried; a cell with only failures is not confirmed
+    failed = ledger.cell_progress(plan.cells[1])
+    assert failed.failed and "RuntimeError: boom" in failed.first_error
+    assert [v.done for v in failed.confirm] == [False]
+    assert sorted(fake.calls).count(f"{plan.cells[1].id}/tune/0") == 1
+    assert {r.info.status for r in runs if r.data.tags["nnlab.cell"] == plan.cells[1].id} == {"FAILED"}
