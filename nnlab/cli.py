@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add commands: each has add_parsers(subparsers, command_decorator).
-COMMAND_MODULES: list[str] = ["analysis.commands"]
+COMMAND_MODULES: list[str] = ["nnlab.sweep.commands", "analysis.commands"]
 
 
 def _terminate_as_interrupt() -> None:
@@ -157,23 +157,23 @@ def _run(args: argparse.Namespace) -> int:
 
     path, overrides = spec_and_overrides(args.items)
     spec = Spec.from_yaml(path, overrides, args.profile)
-    from nnlab.tracking import resolve_store
+    from nnlab.tracking import resolve_store, start_tracker
 
     store = resolve_store(args.tracking_uri)
-    from nnlab.train import execute, prepare
+    # MLflow imports in a helper process, on the other core, while TensorFlow imports here
+    with start_tracker(store) as tracker:
+        from nnlab.train import execute, prepare
 
-    prepared = prepare(spec)  # data and model: input errors surface here, before the store is touched
-    from nnlab.tracking._mlflow import Tracker
+        prepared = prepare(spec)  # data and model: input errors surface here, before the store is touched
+        tracker.open()  # an unusable store fails here, before any training
+        tracker.reap_stale_runs()
+        from nnlab.errors import TrialFailed
 
-    tracker = Tracker(store)
-    tracker.reap_stale_runs()
-    from nnlab.errors import TrialFailed
-
-    try:
-        result = execute(prepared, tracker, phase="run", progress=sys.stderr.isatty())
-    except TrialFailed as exc:
-        print(f"run failed: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        try:
+            result = execute(prepared, tracker, phase="run", progress=sys.stderr.isatty())
+        except TrialFailed as exc:
+            print(f"run failed: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
     _print_result(spec.name, result, store.tracking_uri)
     return EXIT_OK
 

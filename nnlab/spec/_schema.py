@@ -265,7 +265,7 @@ class SweepSpec(Section):
     direction: Literal["minimize", "maximize"] | None = None
     sampler: str = "tpe"
     pruner: str = "median"
-    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
+    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
 
     @field_validator("sampler")
     @classmethod
