@@ -381,7 +381,7 @@ def _message(err: dict[str, Any], path: Path_, data: Any) -> str:
 
 def to_spec_error(exc: ValidationError, located: Located, shown: str) -> SpecError:
     """The first error of a pydantic ValidationError, as a located one-line SpecError."""
-    err = exc.errors()[0]
+    err: dict[str, Any] = dict(exc.errors()[0])
     path = _real_path(located.data, tuple(err["loc"]), err["type"])
     if err["type"] in ("missing",):
         file, line = located.locate(path[:-1]) or (shown, 1)

@@ -11,11 +11,12 @@ import numpy as np
 from nnlab.train._env import keras
 
 k = keras()
+Callback: Any = k.callbacks.Callback  # a runtime base class (Keras is imported lazily)
 
 DIVERGED_LOSS = 1e6  # a finite loss this large means the weights blew up
 
 
-class Divergence(k.callbacks.Callback):
+class Divergence(Callback):
     """Stops training at the first non-finite (or exploded) loss and remembers it."""
 
     def __init__(self) -> None:
@@ -44,7 +45,7 @@ class Divergence(k.callbacks.Callback):
         self._check(logs)
 
 
-class Diagnostics(k.callbacks.Callback):
+class Diagnostics(Callback):
     """Per-layer gradient norms on a fixed batch, and dead or saturated units, at each epoch end.
 
     Layers follow the builders' naming contract: ``hidden_XX`` owns block XX's kernel,
@@ -124,7 +125,7 @@ class Diagnostics(k.callbacks.Callback):
             self.latest = {}
 
 
-class EpochHook(k.callbacks.Callback):
+class EpochHook(Callback):
     """Calls ``hook(epoch, metrics)`` after each epoch; a true result stops the run as pruned."""
 
     def __init__(self, hook: Callable[[int, dict[str, float]], bool], metrics: Callable[[], dict[str, float]]):
@@ -139,7 +140,7 @@ class EpochHook(k.callbacks.Callback):
             self.model.stop_training = True
 
 
-class Recorder(k.callbacks.Callback):
+class Recorder(Callback):
     """Keeps the epoch history and hands each epoch's metrics to ``sink`` in one call."""
 
     def __init__(self, sink: Callable[[dict[str, float], int], None] | None,
@@ -161,7 +162,7 @@ class Recorder(k.callbacks.Callback):
             self.sink(metrics, epoch)
 
 
-class Progress(k.callbacks.Callback):
+class Progress(Callback):
     """An epoch progress bar on a terminal."""
 
     def __init__(self, epochs: int, label: str) -> None:
