@@ -1,0 +1,75 @@
+"""Every study validates, sweeps end to end in its 'ci' profile and reports; depth shows vanishing gradients."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from nnlab.spec import Spec
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+EXPECTED = {"activations", "width", "depth", "learning_rate", "overfitting", "label_noise", "augmentation",
+            "transfer", "architectures", "optimizers", "extrapolation"}
+
+
+def test_the_library_has_every_study():
+    assert EXPECTED <= set(STUDIES)
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_study_validates_with_claims_and_profiles(study):
+    spec = Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml")
+    assert spec.description.strip() and spec.expect, "a study states its claim and how to check it"
+    assert {"quick", "ci"} <= set(spec.profiles)
+    for profile in ("quick", "ci"):
+        Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml", profile=profile)
+
+
+def _nnlab(args: list[str], store: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NNLAB_STORE": str(store), "NNLAB_EXPERIMENTS": str(ROOT / "experiments")}
+    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=600)
+
+
+@pytest.mark.xdist_group("studies")
+@pytest.mark.parametrize("study", STUDIES)
+def test_study_sweeps_and_reports_in_ci_profile(study, tmp_path):
+    store = tmp_path / "store"
+    out = _nnlab(["sweep", study, "--profile", "ci", "--workers", "1", "--progress", "lines"], store, tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    spec = Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml", profile="ci")
+    from nnlab.spec import expand
+
+    expected_runs = len(expand(spec.sweep.grid)) * (spec.sweep.trials + spec.sweep.seeds)
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(spec.name)
+    children = [r for r in client.search_runs([exp.experiment_id], max_results=1000)
+                if r.data.tags.get("nnlab.phase") in ("tune", "confirm")]
+    assert len(children) == expected_runs
+    report = _nnlab(["report", study, "--profile", "ci", "--out", str(tmp_path / "report")], store, tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (tmp_path / "report" / "report.html").stat().st_size > 1000
+    assert (tmp_path / "report" / "cells.csv").exists()
+
+
+@pytest.mark.xdist_group("studies")
+def test_depth_ci_run_shows_vanishing_first_layer_gradients(tmp_path):
+    store = tmp_path / "store"
+    out = _nnlab(["sweep", "depth", "--profile", "ci", "--workers", "1", "--progress", "lines"], store, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("depth")
+    first_layer = {}
+    for run in client.search_runs([exp.experiment_id], "tags.`nnlab.phase` = 'confirm'"):
+        first_layer[run.data.tags["nnlab.cell"]] = run.data.metrics["grad_norm/hidden_01"]
+    plain = first_layer["model.depth=24,model.activation=sigmoid,variant=plain"]
+    rescued = first_layer["model.depth=24,model.activation=sigmoid,variant=residual_bn"]
+    shallow = first_layer["model.depth=2,model.activation=sigmoid,variant=plain"]
+    assert plain < 1e-6, plain
+    assert rescued > 1e-3 and shallow > 1e-3, (rescued, shallow)
