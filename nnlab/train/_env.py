@@ -69,6 +69,40 @@ def keras() -> Any:
     return _keras
 
 
+def _gradient_registry() -> dict[str, Any] | None:
+    """TensorFlow's process-global table of registered gradient functions (None if it moved)."""
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+    return registry if isinstance(registry, dict) else None
+
+
+@contextmanager
+def releasing_traced_gradients() -> Iterator[None]:
+    """Drop the gradient registrations TensorFlow makes while the block traces functions.
+
+    Every graph-mode ``tf.custom_gradient`` call (Keras's train step makes one, through the
+    distribution strategy's ``all_reduce``) registers its gradient function under a fresh name in a
+    process-global registry that is never pruned, and that function's closure holds the whole
+    traced graph: each fit of a new model leaked ~5-6 MiB, so a worker's memory grew without bound
+    (``clear_session`` and ``gc.collect`` cannot reach it). A registration is read only while its
+    graph is being traced (``tape.gradient`` inside the trace; a retrace registers anew), so once
+    the block is over it can go. Training runs in one thread; another thread tracing at the same
+    moment could lose a registration it still needs.
+    """
+    registry = _gradient_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        yield
+    finally:
+        if registry is not None:
+            for name in [n for n in list(registry) if n not in before and n.startswith("CustomGradient-")]:
+                registry.pop(name, None)
+
+
 def device_description() -> str:
     import tensorflow as tf
 

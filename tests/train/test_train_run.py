@@ -93,8 +93,10 @@ def test_regression_run_logs_regression_metrics(write_spec):
 
 
 def test_diverging_run_is_marked_not_crashed(write_spec, tracker):
+    # seed 1: with seed 0 the first batches kill every unit of this tiny net, and its loss then sticks
+    # near 500 instead of exploding (which seed does depends on the batch order)
     spec = Spec.from_yaml(write_spec(TINY), ["train.optimizer=sgd", "train.learning_rate=1000",
-                                             "train.epochs=5"])
+                                             "train.epochs=5", "train.seed=1"])
     result = run_spec(spec, tracker)
     assert result.status == "diverged"
     assert result.epochs < 5 or not math.isfinite(result.metrics.get("loss", float("nan")))
