@@ -49,7 +49,9 @@ class Diagnostics(Callback):
     """Per-layer gradient norms on a fixed batch, and dead or saturated units, at each epoch end.
 
     Layers follow the builders' naming contract: ``hidden_XX`` owns block XX's kernel,
-    ``act_XX`` is its activation output.
+    ``act_XX`` is its activation output. Eager (no trace to pay per model), and one forward
+    pass gives both: a probe model returns the activations and the output, whose loss the tape
+    differentiates.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, loss: Any, activation: str) -> None:
@@ -59,47 +61,39 @@ class Diagnostics(Callback):
         self.loss_fn = loss
         self.activation = activation
         self.latest: dict[str, float] = {}
-        self._grad_fn: Any = None
         self._probe: Any = None
 
     def _setup(self) -> None:
-        import tensorflow as tf
-
         model = self.model
         hidden = sorted((layer for layer in model.layers if layer.name.startswith("hidden_")
                          and layer.trainable_weights), key=lambda layer: layer.name)
         self._names = [layer.name for layer in hidden]
-        kernels = [layer.trainable_weights[0] for layer in hidden]
-        loss_fn = self.loss_fn
-
-        def grads(x: Any, y: Any) -> Any:
-            with tf.GradientTape() as tape:
-                out = model(x, training=False)
-                value = loss_fn(y, out)
-            return [tf.norm(g) if g is not None else tf.constant(0.0)
-                    for g in tape.gradient(value, [kr.value for kr in kernels])]
-
-        self._grad_fn = grads
+        self._kernels = [layer.trainable_weights[0] for layer in hidden]
         acts = sorted((layer for layer in model.layers if layer.name.startswith("act_")),
                       key=lambda layer: layer.name)
+        if self.activation not in ("relu", "sigmoid", "tanh"):
+            acts = []
         self._act_names = [layer.name for layer in acts]
-        if acts and self.activation in ("relu", "sigmoid", "tanh"):
-            self._probe = k.Model(model.inputs, [layer.output for layer in acts])
+        self._probe = k.Model(model.inputs, [*(layer.output for layer in acts), *model.outputs]) if acts else model
 
     def compute(self) -> dict[str, float]:
-        if self._grad_fn is None:
+        import tensorflow as tf
+
+        if self._probe is None:
             self._setup()
-        out: dict[str, float] = {}
-        norms = self._grad_fn(self.x, self.y)
-        for name, norm in zip(self._names, norms, strict=True):
-            out[f"grad_norm/{name}"] = float(norm)
-        if self._probe is not None:
+        n_acts = len(self._act_names)
+        with tf.GradientTape() as tape:
             outs = self._probe(self.x, training=False)
-            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            value = self.loss_fn(self.y, outs[n_acts])
+        grads = tape.gradient(value, [kr.value for kr in self._kernels])
+        out: dict[str, float] = {}
+        for name, g in zip(self._names, grads, strict=True):
+            out[f"grad_norm/{name}"] = float(tf.norm(g)) if g is not None else 0.0
+        if n_acts:
             fractions = []
-            for name, a in zip(self._act_names, outs, strict=True):
-                a = np.asarray(a).reshape(len(self.x), -1)
-                frac = self._unit_fraction(a)
+            for name, a in zip(self._act_names, outs[:n_acts], strict=True):
+                frac = self._unit_fraction(np.asarray(a).reshape(len(self.x), -1))
                 fractions.append(frac)
                 out[f"{self._stat_name}/{name}"] = frac
             out[self._stat_name] = float(np.mean(fractions))
