@@ -87,12 +87,14 @@ def median(values: Sequence[float]) -> float:
 def alternate(variants: dict[str, Callable[[], T]], repeats: int,
               log: Callable[[str], None] | None = None) -> dict[str, list[T]]:
     """Run each variant ``repeats`` times, interleaved: round r runs them all, in an order rotated
-    by r, so no variant always runs first or always right after the same one."""
+    by r and reversed in odd rounds, so no variant always runs first, nor always right after the
+    same one (whatever one leaves behind, a warm cache or a busy thread, is spread over the others)."""
     names = list(variants)
     out: dict[str, list[T]] = {name: [] for name in names}
     for r in range(repeats):
         k = r % len(names)
-        for name in names[k:] + names[:k]:
+        order = names[k:] + names[:k]
+        for name in (order[::-1] if r % 2 else order):
             value = variants[name]()
             out[name].append(value)
             if log is not None:

@@ -17,10 +17,10 @@ from bench._harness import Ctx, Row, alternate, machine, median, paired_ratio, w
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_alternate_rotates_the_order_and_keeps_every_sample():
+def test_alternate_rotates_and_reverses_the_order_and_keeps_every_sample():
     calls: list[str] = []
     out = alternate({name: (lambda n=name: calls.append(n) or len(calls)) for name in "abc"}, 3)
-    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert calls == ["a", "b", "c", "a", "c", "b", "c", "a", "b"]
     assert {k: len(v) for k, v in out.items()} == {"a": 3, "b": 3, "c": 3}
 
 
