@@ -7,8 +7,8 @@ their per-epoch val_loss; each pruner then replays those curves in order (``tria
 epoch, stop at the first ``should_prune``), which costs no training. The figures: epochs trained
 relative to no pruning, and how much worse the best completed trial is than the best of all.
 
-Settings replayed: nnlab's median default (no pruning before min(5, trials/2) trials completed,
-nor before epoch epochs/3), shorter warm-ups, the 25th-percentile pruner and successive halving.
+Settings replayed: nnlab's median default (``nnlab.sweep._pruners.warmup``), the earlier default
+(5 trials, a third of the epochs), other warm-ups, the 25th-percentile pruner and successive halving.
 """
 
 from __future__ import annotations
@@ -42,15 +42,17 @@ def child_curves(args: dict[str, Any]) -> dict[str, Any]:
 def pruners(trials: int, epochs: int) -> dict[str, Any]:
     import optuna
 
-    startup, warm = min(5, trials // 2), epochs // 3  # nnlab.sweep._pruners.warmup
+    from nnlab.sweep._pruners import warmup
+
+    startup, warm = warmup(trials, epochs)
     return {
         "none": optuna.pruners.NopPruner(),
         f"median ({startup} trials, epoch {warm}) = nnlab default": optuna.pruners.MedianPruner(startup, warm),
-        f"median ({startup} trials, epoch 2)": optuna.pruners.MedianPruner(startup, 2),
-        "median (3 trials, epoch 2)": optuna.pruners.MedianPruner(3, 2),
-        "median (3 trials, epoch 1)": optuna.pruners.MedianPruner(3, 1),
+        f"median ({min(5, trials // 2)} trials, epoch {epochs // 3}) = earlier default": optuna.pruners.MedianPruner(
+            min(5, trials // 2), epochs // 3),
+        f"median ({startup} trials, epoch 1)": optuna.pruners.MedianPruner(startup, 1),
+        f"median (5 trials, epoch {warm})": optuna.pruners.MedianPruner(5, warm),
         f"percentile 25 ({startup} trials, epoch {warm})": optuna.pruners.PercentilePruner(25.0, startup, warm),
-        "percentile 25 (3 trials, epoch 2)": optuna.pruners.PercentilePruner(25.0, 3, 2),
         "successive halving (min 1 epoch, x3)": optuna.pruners.SuccessiveHalvingPruner(
             min_resource=max(1, epochs // 9), reduction_factor=3),
     }

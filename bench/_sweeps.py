@@ -17,6 +17,7 @@ import json
 import shutil
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str])
         store = ctx.work / "sweeps" / name
         shutil.rmtree(store, ignore_errors=True)
         store.mkdir(parents=True)
+        began = time.time()
         seconds, _ = run_timed([NNLAB, "sweep", str(SEARCH_SPEC), *overrides, f"sweep.pruner={pruner}",
                                 "--workers", str(workers), "--progress", "lines"],
                                env=bench_env(NNLAB_STORE=str(store)), cwd=store,
@@ -101,11 +103,12 @@ def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str])
         starts = [r["start"] for r in runs if r["start"]]
         ends = [r["end"] for r in runs if r["end"]]
         busy = (max(ends) - min(starts)) / 1000 if starts and ends else seconds
+        startup = min(starts) / 1000 - began if starts else 0.0  # command start to the first run's start
         return {"seconds": seconds, "runs": len(runs), "epochs": sum(int(r["epochs"] or 0) for r in runs),
                 "pruned": sum(r["status"] == "pruned" for r in runs),
                 "best_final": min(r["val_loss"] for r in done),
                 "best_val_loss": min(r["best_val_loss"] for r in runs if r["best_val_loss"] is not None),
-                "busy_seconds": busy}
+                "busy_seconds": busy, "startup_seconds": startup}
     return run
 
 
@@ -121,6 +124,8 @@ def _script(ctx: Ctx, name: str, cmd: list[str], env: dict[str, str]) -> Any:
 
 
 def measure_sweeps(ctx: Ctx) -> None:
+    from nnlab.sweep._pruners import describe_pruner
+
     trials, epochs = (4, 3) if ctx.quick else (20, 15)
     overrides = [f"sweep.trials={trials}", f"train.epochs={epochs}"]
     repeats = min(ctx.repeats, 3)
@@ -154,14 +159,15 @@ def measure_sweeps(ctx: Ctx) -> None:
                         f"whole `nnlab sweep` wall time, {trials} trials x {epochs} epochs, pruning off, median of "
                         f"{len(s['w1_off'])}; 1 worker {median([r['seconds'] for r in s['w1_off']]):.1f} s, 2 workers "
                         f"{median([r['seconds'] for r in s['w2_off']]):.1f} s; steady state (first run start to last "
-                        f"run end) {steady:.2f}x"))
+                        f"run end) {steady:.2f}x; start-up before the first run: 1 worker "
+                        f"{median([r['startup_seconds'] for r in s['w1_off']]):.1f} s, 2 workers "
+                        f"{median([r['startup_seconds'] for r in s['w2_off']]):.1f} s"))
     epochs_ratio = per_round(lambda on, off: on["epochs"] / off["epochs"], "w2_median", "w2_off")
     objective = per_round(lambda on, off: (on["best_final"] - off["best_final"]) / off["best_final"], "w2_median",
                           "w2_off")
     ctx.rows.append(Row("4", "pruning on / off, same study: epochs trained", epochs_ratio, f"{epochs_ratio:.2f}x",
                         "<= 0.5x", epochs_ratio <= 0.5,
-                        f"median pruner (nnlab's default warm-up: after min(5, trials/2) trials, from epoch "
-                        f"epochs/3); epochs {median([r['epochs'] for r in s['w2_median']]):.0f} vs "
+                        f"median pruner ({describe_pruner('median', trials, epochs)}, nnlab's default); epochs {median([r['epochs'] for r in s['w2_median']]):.0f} vs "
                         f"{median([r['epochs'] for r in s['w2_off']]):.0f}; pruned trials "
                         f"{median([r['pruned'] for r in s['w2_median']]):.0f}/{trials}"))
     ctx.rows.append(Row("4b", "pruning on / off: best objective (final val_loss), relative change", objective * 100,
@@ -174,7 +180,8 @@ def measure_sweeps(ctx: Ctx) -> None:
         theirs = median([r["best_val_loss"] for r in s["keras_tuner"]])
         ctx.rows.append(Row("5", "the 20-trial search: nnlab sweep (2 workers, TPE + median pruning) / Keras Tuner "
                                  "RandomSearch, wall time", wall, f"{wall:.2f}x", "<= 0.5x", wall <= 0.5,
-                            f"nnlab {median([r['seconds'] for r in s['w2_median']]):.1f} s, Keras Tuner "
+                            f"nnlab {median([r['seconds'] for r in s['w2_median']]):.1f} s (of which start-up "
+                            f"{median([r['startup_seconds'] for r in s['w2_median']]):.1f} s), Keras Tuner "
                             f"{median([r['seconds'] for r in s['keras_tuner']]):.1f} s, median of "
                             f"{len(s['keras_tuner'])}"))
         ctx.rows.append(Row("5b", "best val_loss (best epoch of the best trial, Keras Tuner's score): nnlab vs "
