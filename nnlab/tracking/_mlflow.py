@@ -152,6 +152,9 @@ class Tracker:
         self._mlflow = mlflow
         if store.embedded:
             store.ensure()
+            from nnlab.tracking._template import seed_store
+
+            seed_store(store)  # a new store: a copy of the migrated empty database, not the migrations
         try:
             self.client = MlflowClient(tracking_uri=store.tracking_uri)
             # touch the store now so an unreachable server fails before any training
