@@ -95,10 +95,11 @@ def cell_values(runs: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]
     return out
 
 
-def key_metrics(runs: pd.DataFrame, objective: str) -> list[str]:
-    """The objective first, then validation, test and gap metrics the runs have."""
+def key_metrics(runs: pd.DataFrame, objective: str, claimed: list[str] | None = None) -> list[str]:
+    """The objective first, then validation, test and gap metrics, then those the claims name, as far
+    as the runs have them."""
     wanted = [objective, "val_loss", "val_accuracy", "val_mae", "test_loss", "test_accuracy", "test_mae",
-              "gap_loss", "gap_accuracy"]
+              "gap_loss", "gap_accuracy", *(claimed or [])]
     return [m for m in dict.fromkeys(wanted) if m in runs.columns]
 
 
@@ -109,7 +110,7 @@ def cell_table(runs: pd.DataFrame, spec: Any, study: str = "") -> pd.DataFrame:
     keys = grid_keys(spec)
     ev, basis = evidence(runs, spec)
     values = cell_values(runs, keys)
-    metrics = key_metrics(runs, objective)
+    metrics = key_metrics(runs, objective, [claim.metric for claim in spec.expect])
     best_tune = best_per_cell(runs[runs["phase"] == "tune"], objective, maximize).set_index("cell")
     rows = []
     for cell, group in runs.groupby("cell", sort=False):

@@ -81,9 +81,11 @@ def test_every_pruner_builds_and_answers(name: str) -> None:
 
 
 def test_pruner_warmup_scales_with_the_sweep() -> None:
-    median = build_pruner("median", trials=4, epochs=9)
-    assert (median._n_startup_trials, median._n_warmup_steps) == (2, 3)
-    assert build_pruner("median", trials=40, epochs=9)._n_startup_trials == 5
+    median = build_pruner("median", trials=4, epochs=15)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (2, 2)
+    assert build_pruner("median", trials=40, epochs=70)._n_startup_trials == 3
+    assert build_pruner("median", trials=40, epochs=70)._n_warmup_steps == 10
+    assert build_pruner("percentile", trials=1, epochs=3)._n_warmup_steps == 1  # never from epoch 0
 
 
 def test_storage_targets(tmp_path: Path) -> None:
