@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nnlab import __version__
-from nnlab.errors import FatalError, NnlabError, SpecError
+from nnlab.errors import FatalError, NnlabError, SpecError, no_space, no_space_message
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -123,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error("nnlab: interrupted")
         return 130
+    except Exception as exc:
+        if no_space(exc) is None:
+            raise
+        _print_error(f"nnlab: {no_space_message(exc, 'writing to the store')}")
+        return EXIT_FAILURE
 
 
 # ------------------------------------------------------------------------------------------------
@@ -147,7 +152,8 @@ def _validate(args: argparse.Namespace) -> int:
             cells *= len(values)
         runs = cells * (spec.sweep.trials + spec.sweep.seeds)
         profiles = f", profiles: {', '.join(checked)}" if checked else ""
-        print(f"ok  {spec.source}  ({spec.name}: {cells} cells, {runs} sweep runs{profiles})")
+        plural = ("" if cells == 1 else "s", "" if runs == 1 else "s")
+        print(f"ok  {spec.source}  ({spec.name}: {cells} cell{plural[0]}, {runs} sweep run{plural[1]}{profiles})")
     return EXIT_OK
 
 

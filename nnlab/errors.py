@@ -1,10 +1,14 @@
 """One error hierarchy for nnlab.
 
 ``SpecError`` is bad input (exit code 2); ``TrialFailed`` is a single run that failed
-and is recorded and skipped; ``FatalError`` stops a whole command (exit code 1).
+and is recorded and skipped; ``FatalError`` stops a whole command (exit code 1);
+``StoreFailed`` is the fatal error of a store that failed mid-command (a full disk, a
+database unreachable past its retries): what finished is kept and the command resumes.
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class NnlabError(Exception):
@@ -39,3 +43,38 @@ class TrialFailed(NnlabError):
 
 class FatalError(NnlabError):
     """A runtime failure that stops the command (exit code 1)."""
+
+
+class StoreFailed(FatalError):
+    """A store or its disk failed mid-command: stop, keep every finished run, resume later.
+
+    Not a trial's failure: the run it interrupted is ended KILLED and its slot queued again.
+    """
+
+
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+def no_space(exc: BaseException) -> BaseException | None:
+    """The exception in ``exc``'s chain that says a disk is full (ENOSPC, EDQUOT, SQLite's "database or
+    disk is full"), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in NO_SPACE_ERRNOS:
+            return current
+        if any(text in str(current).lower() for text in NO_SPACE_TEXTS):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def no_space_message(exc: BaseException, doing: str) -> str:
+    """One line for a full disk: what was being done, where, and how to go on."""
+    full = no_space(exc) or exc
+    path = (full.filename2 or full.filename) if isinstance(full, OSError) else None  # copies: the target
+    where = f" ({path})" if path else ""
+    return (f"no space left on device while {doing}{where}; every finished run is kept: free some space, "
+            f"then run the same command again to resume")

@@ -13,15 +13,17 @@ parent run when every slot is done.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from nnlab.errors import FatalError, SpecError
+from nnlab.errors import FatalError, SpecError, StoreFailed
 
 POLL_S = 1.0
 RECONCILE_EVERY_S = 10.0
@@ -30,6 +32,7 @@ STOP_GRACE_S = 30.0
 MAX_CRASHES = 3  # worker deaths in a row without a finished run before the sweep gives up
 AUTO_CPU_WORKERS = 4
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
+WORKER_SETUP, WORKER_STORE_FAILED = 3, 4  # worker exit codes: could not start; a store failed under it
 
 
 @dataclass
@@ -284,6 +287,21 @@ def _useful(text: str) -> list[str]:
 # the sweep
 
 
+def _warm_tracking() -> None:
+    from nnlab.tracking._mlflow import _quiet_mlflow
+    from nnlab.tracking._template import ensure_template
+
+    try:
+        _quiet_mlflow()
+        template = ensure_template()
+        if template is not None:  # opening it (read only) imports what opening the real store needs
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(f"sqlite:///{template}", template.parent.as_uri()).engine.dispose()
+    except Exception:  # noqa: BLE001 - only a head start: the tracker does it all again if needed
+        pass
+
+
 def _tracker(store: Any, attempts: int = 3) -> Any:
     """The MLflow tracker; a database being created by another machine's sweep at this very moment
     (concurrent schema migrations) is retried briefly."""
@@ -331,8 +349,15 @@ def run_sweep(opts: SweepOptions) -> int:
         if ledger.exists() and ledger.snapshot().finished:
             return _already_done(plan, ledger, store, console, opts)  # no training, so no preflight
     pool.prestart()  # workers import TensorFlow meanwhile; they touch nothing until they get a job
+    # while worker 0 runs the preflight, this process imports MLflow and makes sure the migrated empty
+    # database a new store is copied from exists (in the cache folder, not in any store)
+    warm = threading.Thread(target=_warm_tracking, name="nnlab-warm-tracking", daemon=True)
+    warm.start()
     try:
-        pool.preflight({"spec": opts.spec, "overrides": list(opts.overrides), "profile": opts.profile})
+        try:
+            pool.preflight({"spec": opts.spec, "overrides": list(opts.overrides), "profile": opts.profile})
+        finally:
+            warm.join()
         if storage is None and not target.embedded:
             storage = open_storage(target)  # creates the tables of a new database
         tracker = _tracker(store)
@@ -391,9 +416,14 @@ def run_sweep(opts: SweepOptions) -> int:
         console.print(f"interrupted with {done.done}/{done.total} runs done; nothing is left running here. Resume "
                       f"with the same command: nnlab sweep {_shell_args(opts)}", markup=False)
         return EXIT_INTERRUPTED
-    except BaseException:
+    except BaseException as exc:
         display.stop()
         _stop_workers(pool, tracker, ledger)
+        if isinstance(exc, StoreFailed):  # resumable: the parent run is interrupted, not failed
+            try:
+                end_parent(tracker, parent, "interrupted")
+            except FatalError:
+                pass
         raise
     finally:
         signal.signal(signal.SIGINT, previous[0])
@@ -472,8 +502,10 @@ def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any,
         exited = pool.reap()
         died = [(proc, rc) for proc, rc in exited if rc not in (0, EXIT_INTERRUPTED)]
         for proc, rc in exited:
-            if rc == 3:
+            if rc == WORKER_SETUP:
                 raise FatalError(f"worker {proc.index} could not start: {proc.last_error()}")
+            if rc == WORKER_STORE_FAILED:  # its one line says what failed and how to go on
+                raise StoreFailed(re.sub(r"^nnlab worker \d+: ", "", proc.last_error()))
             if rc != 0 and not proc.released:
                 raise FatalError(f"worker {proc.index} died while starting (exit {rc}): {proc.tail(3)}")
         if died or time.monotonic() - last_reconcile > RECONCILE_EVERY_S:

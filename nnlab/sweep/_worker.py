@@ -7,8 +7,10 @@ closed stdin means it is not needed. ``python -m nnlab.sweep._worker JOB_JSON`` 
 
 It exits 0 when no work is left or after ``max_runs`` runs (the coordinator then starts a fresh
 one, so memory stays flat), 130 when interrupted (SIGINT/SIGTERM: at the next epoch boundary the
-run is ended KILLED in MLflow and its slot put back in the queue), 3 when it cannot start (the
-message on stderr). ``run_worker`` is the same loop, callable in-process.
+run is ended KILLED in MLflow and its slot put back in the queue), 3 when it cannot start, 4 when
+a store failed under it (a full disk, the Optuna database unreachable past its retries: the run
+is ended KILLED and its slot queued again where the stores still allow it), each with one line on
+stderr. ``run_worker`` is the same loop, callable in-process.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nnlab.errors import NnlabError, SpecError, TrialFailed
+from nnlab.errors import NnlabError, SpecError, StoreFailed, TrialFailed, no_space, no_space_message
 
-EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
 IDLE_POLL_REMOTE_S = 2.0  # ... a database shared by machines less so
 TAG = "nnlab."
@@ -169,6 +171,7 @@ class SlotRunner:
         self.parent = parent_run_id
         self.stop = stop
         self.experiment_id = tracker.experiment_id(plan.spec.name)
+        self.store_failed: StoreFailed | None = None  # set by the epoch hook: the run ends KILLED, then this
 
     # -- claiming --------------------------------------------------------------------------------
     def claim_next(self) -> Claimed | None:
@@ -208,6 +211,10 @@ class SlotRunner:
         try:
             outcome = self._execute(job, overrides, tags)
         except KeyboardInterrupt:
+            if self.store_failed is not None:  # the Optuna storage is gone: the run is KILLED already
+                _quietly(give_back, job.study, job.trial)
+                print(f"{job.key} trial {job.trial.number}: stopped: {self.store_failed}", flush=True)
+                raise self.store_failed from None
             give_back(job.study, job.trial)
             print(f"{job.key} trial {job.trial.number}: interrupted; its slot is queued again", flush=True)
             raise
@@ -278,7 +285,11 @@ class SlotRunner:
                 result = execute(prepared, self.tracker, phase=job.phase, tags=tags, parent_run_id=self.parent,
                                  run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=hook,
                                  progress=False, figures=job.phase == "confirm")
-        except TrialFailed as exc:
+        except Exception as exc:
+            if no_space(exc) is not None:  # not the run's failure: it runs again once there is space
+                self._disk_full(job, exc)
+            if not isinstance(exc, TrialFailed):
+                raise
             return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
                            seconds=time.monotonic() - started)
         finally:
@@ -303,10 +314,31 @@ class SlotRunner:
             value = metrics.get(metric)
             if trial is None or value is None or not math.isfinite(value):
                 return False
-            trial.report(float(value), epoch + 1)
-            return bool(trial.should_prune())
+            try:
+                trial.report(float(value), epoch + 1)
+                return bool(trial.should_prune())
+            except StoreFailed as exc:
+                self.store_failed = exc
+                raise KeyboardInterrupt from None  # execute ends the run KILLED, run() stops the worker
 
         return hook
+
+    def _disk_full(self, job: Claimed, exc: BaseException) -> None:
+        """A full disk under a run: end it KILLED (never FAILED, which would be its result), put its slot
+        back, and stop with one line. Each step is best effort: the full disk may be the tracking store's."""
+        from nnlab.sweep._slots import give_back
+
+        run_id = _quietly(self._last_run_id, job.key)
+        store = self.tracker.store
+        local = store.embedded or store.tracking_uri.startswith("sqlite")  # workers get the embedded store's URI
+        where = f" in {store.root.resolve()}" if local else ""
+        message = no_space_message(exc, f"writing run {run_id or job.key}{where}")
+        if run_id:
+            _quietly(self.tracker.set_tags, run_id, {f"{TAG}status": "killed", f"{TAG}error": message[:500]})
+            _quietly(self.tracker.end_run, run_id, "KILLED")
+        _quietly(give_back, job.study, job.trial)
+        print(f"{job.key} trial {job.trial.number}: stopped: {message}", flush=True)
+        raise StoreFailed(message) from None
 
     # -- MLflow: failed records, adoption ---------------------------------------------------------
     def _failed_run(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str], error: str,
@@ -397,13 +429,20 @@ def _waiting(trials: list[Any]) -> list[Any]:
     return sorted(waiting, key=lambda t: (slot_of(t), t.number))
 
 
-def _clear_session() -> None:
-    import gc
+def _quietly(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, or None when it fails: for the clean-up after a store failed."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - the store that failed may fail this too
+        return None
 
+
+def _clear_session() -> None:
+    """Keras's global state, dropped after every run. ``clear_session`` runs a full garbage collection
+    itself; a second one right after found nothing to free and cost 0.35-0.5 s per run in a worker."""
     from nnlab.train._env import keras
 
     keras().backend.clear_session()
-    gc.collect()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -447,7 +486,7 @@ def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool =
         raise SpecError(f"{plan.spec.source} changed while sweep '{plan.sweep_id}' runs (sweep hash "
                         f"{plan.sweep_hash}, expected {job.sweep_hash}); stop the sweep and start it again")
     store = resolve_store(job.tracking_uri, job.store_root)
-    ledger = Ledger(plan, open_storage(resolve_target(store, job.storage)))
+    ledger = Ledger(plan, open_storage(resolve_target(store, job.storage), patient=True))
     tracker = Tracker(store)
     runner = SlotRunner(plan, ledger, tracker, job.parent_run_id, stop)
     runs = 0
@@ -488,6 +527,11 @@ def _preflight(request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _import_tracking() -> None:
+    import mlflow  # noqa: F401
+    import optuna  # noqa: F401
+
+
 def _answer(answer: dict[str, Any]) -> None:
     fd = int(os.environ.get("NNLAB_REPLY_FD", "-1"))
     if fd < 0:
@@ -517,13 +561,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop.handler)
     signal.signal(signal.SIGTERM, stop.handler)
     keras()
-    import mlflow  # noqa: F401 - imported now, while the coordinator runs its preflight
-    import optuna  # noqa: F401
-
+    preflight_first = os.environ.get("NNLAB_REPLY_FD") is not None
+    if not preflight_first:
+        _import_tracking()  # now, while the coordinator runs its preflight elsewhere
     text = argv[0] if argv else sys.stdin.readline()
     while text.strip() and "preflight" in json.loads(text):
-        _answer(_preflight(json.loads(text)["preflight"]))
+        _answer(_preflight(json.loads(text)["preflight"]))  # the preflight needs no MLflow: answer first
+        _import_tracking()  # then import it while the coordinator opens the stores
         text = sys.stdin.readline()
+    _import_tracking()
     if not text.strip() or stop.requested:
         return EXIT_DONE  # the coordinator did not need this worker (or is gone)
     job = WorkerJob.from_json(text)
@@ -533,9 +579,18 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(job, stop, watch_parent=True)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StoreFailed as exc:
+        print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+        return EXIT_STORE_FAILED
     except NnlabError as exc:
         print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
         return EXIT_SETUP
+    except Exception as exc:
+        if no_space(exc) is None:
+            raise
+        print(f"nnlab worker {job.worker}: {no_space_message(exc, 'writing to the store')}", file=sys.stderr,
+              flush=True)
+        return EXIT_STORE_FAILED
 
 
 if __name__ == "__main__":
