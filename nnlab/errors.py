@@ -9,6 +9,7 @@ database unreachable past its retries): what finished is kept and the command re
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 
 
 class NnlabError(Exception):
@@ -56,18 +57,24 @@ NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
-def no_space(exc: BaseException) -> BaseException | None:
-    """The exception in ``exc``'s chain that says a disk is full (ENOSPC, EDQUOT, SQLite's "database or
-    disk is full"), else None."""
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (``__cause__``, else ``__context__``), and so on; each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def no_space(exc: BaseException) -> BaseException | None:
+    """The exception in ``exc``'s chain that says a disk is full (ENOSPC, EDQUOT, SQLite's "database or
+    disk is full"), else None."""
+    for current in exception_chain(exc):
         if isinstance(current, OSError) and current.errno in NO_SPACE_ERRNOS:
             return current
         if any(text in str(current).lower() for text in NO_SPACE_TEXTS):
             return current
-        current = current.__cause__ or current.__context__
     return None
 
 

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nnlab.errors import FatalError, SpecError, StoreFailed
+from nnlab.errors import FatalError, SpecError, StoreFailed, exception_chain
 from nnlab.tracking import Store
 
 JOURNAL_NAME = "optuna.journal"
@@ -216,10 +217,7 @@ def lost_connection(exc: BaseException) -> BaseException | None:
     OperationalError also covers a server shutting down, a deadlock and the like: all worth a retry.)
     Optuna wraps them in a StorageInternalError that blames invalid data, so the whole chain is searched."""
     found = None
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in exception_chain(exc):
         if isinstance(current, StoreFailed):
             return None
         for cls in type(current).__mro__:
@@ -230,7 +228,6 @@ def lost_connection(exc: BaseException) -> BaseException | None:
                     return current
                 found = found or current
                 break
-        current = current.__cause__ or current.__context__
     return found
 
 
@@ -344,32 +341,25 @@ _DATABASE_METHODS = (
 )
 
 
+@functools.cache
 def _reconnecting_rdb_storage() -> type:
     """Optuna's RDBStorage whose database calls go through its ``reconnecting`` policy. A subclass,
-    so Optuna still recognizes it (and puts its trial cache in front of it)."""
-    global _RECONNECTING_RDB
-    if _RECONNECTING_RDB is None:
-        import functools
+    so Optuna still recognizes it (and puts its trial cache in front of it); built once, on first use."""
+    import optuna
 
-        import optuna
+    def through_policy(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            policy = getattr(self, "reconnecting", None)
+            if policy is None:
+                return method(self, *args, **kwargs)
+            return policy.call(method, self, *args, **kwargs)
 
-        def through_policy(method: Callable[..., Any]) -> Callable[..., Any]:
-            @functools.wraps(method)
-            def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-                policy = getattr(self, "reconnecting", None)
-                if policy is None:
-                    return method(self, *args, **kwargs)
-                return policy.call(method, self, *args, **kwargs)
+        return call
 
-            return call
-
-        base = optuna.storages.RDBStorage
-        methods = {name: through_policy(getattr(base, name)) for name in _DATABASE_METHODS if hasattr(base, name)}
-        _RECONNECTING_RDB = type("ReconnectingRDBStorage", (base,), methods)
-    return _RECONNECTING_RDB
-
-
-_RECONNECTING_RDB: type | None = None
+    base = optuna.storages.RDBStorage
+    methods = {name: through_policy(getattr(base, name)) for name in _DATABASE_METHODS if hasattr(base, name)}
+    return type("ReconnectingRDBStorage", (base,), methods)
 
 
 def retry_callback() -> Any:

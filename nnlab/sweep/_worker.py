@@ -561,15 +561,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop.handler)
     signal.signal(signal.SIGTERM, stop.handler)
     keras()
-    preflight_first = os.environ.get("NNLAB_REPLY_FD") is not None
-    if not preflight_first:
+    if os.environ.get("NNLAB_REPLY_FD") is None:  # not the preflight worker
         _import_tracking()  # now, while the coordinator runs its preflight elsewhere
     text = argv[0] if argv else sys.stdin.readline()
     while text.strip() and "preflight" in json.loads(text):
         _answer(_preflight(json.loads(text)["preflight"]))  # the preflight needs no MLflow: answer first
         _import_tracking()  # then import it while the coordinator opens the stores
         text = sys.stdin.readline()
-    _import_tracking()
     if not text.strip() or stop.requested:
         return EXIT_DONE  # the coordinator did not need this worker (or is gone)
     job = WorkerJob.from_json(text)
@@ -579,12 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(job, stop, watch_parent=True)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except StoreFailed as exc:
-        print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
-        return EXIT_STORE_FAILED
     except NnlabError as exc:
         print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
-        return EXIT_SETUP
+        return EXIT_STORE_FAILED if isinstance(exc, StoreFailed) else EXIT_SETUP
     except Exception as exc:
         if no_space(exc) is None:
             raise
