@@ -69,7 +69,7 @@ def build_pruner(name: str, trials: int, epochs: int) -> Any:
 def describe_pruner(name: str, trials: int, epochs: int) -> str:
     if name in ("median", "percentile"):
         startup, warm = warmup(trials, epochs)
-        return f"{name} (after {startup} completed trials, from epoch {max(1, warm)})"
+        return f"{name} (after {startup} completed trials, from epoch {warm})"
     if name in ("hyperband", "successive_halving"):
         return f"{name} (from epoch {max(1, epochs // 9)}, reduction 3)"
     return name
