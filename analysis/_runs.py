@@ -16,6 +16,7 @@ import ast
 import json
 import math
 import re
+import sqlite3
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -155,41 +156,73 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
 
 
 class RunReader:
-    """Bulk reads of one store; remembers end times so histories of finished runs are cached."""
+    """Bulk reads of one store; remembers end times so histories of finished runs are cached.
+
+    A SQLite store (the embedded one included) is read with the standard library's ``sqlite3``,
+    read-only, without importing MLflow at all (that import alone is over a second); MLflow's
+    client is made on first need: artifacts, servers, other databases, or a SQLite file whose
+    tables are not MLflow's as expected.
+    """
 
     def __init__(self, store: Any, *, cache: bool = True) -> None:
-        from nnlab.tracking._mlflow import _quiet_mlflow
-
-        _quiet_mlflow()
-        from mlflow import MlflowClient
-
-        _quiet_mlflow()
         self.store = store
         self.uri = store.tracking_uri
         self.empty = bool(store.embedded and not store.db_path.exists())
-        self.client = None if self.empty else MlflowClient(tracking_uri=store.tracking_uri)
+        self.db: SqliteRuns | None = None if self.empty else SqliteRuns.open(self.uri)
+        self._client: Any = None
         self.cache_dir: Path | None = (Path(store.root) / "cache" / "analysis" / "histories") if cache else None
         self._ended: dict[str, int | None] = {}
         self._experiments: dict[str, Any] | None = None
 
+    @property
+    def client(self) -> Any:
+        """MLflow's client (None for an embedded store that holds nothing yet), made on first use."""
+        if self.empty:
+            return None
+        if self._client is None:
+            from nnlab.tracking._mlflow import _quiet_mlflow
+
+            _quiet_mlflow()
+            from mlflow import MlflowClient
+
+            _quiet_mlflow()
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def _direct(self, read: Any) -> Any:
+        """``read(db)`` on the SQLite file, or None (and MLflow's client from then on) when it fails."""
+        if self.db is None:
+            return None
+        try:
+            return read(self.db)
+        except sqlite3.Error:
+            self.db = None
+            return None
+
     # -- experiments -----------------------------------------------------------------------------
     def experiments(self) -> dict[str, Any]:
         """Active experiments by name."""
-        if self.client is None:
+        if self.empty:
             return {}
         if self._experiments is None:
-            try:
-                found = self.client.search_experiments(max_results=50_000)
-            except Exception as exc:  # noqa: BLE001 - a server down or a database that is not MLflow's
-                raise FatalError(f"cannot read the tracking store {self.uri}: {_reason(exc)}") from None
+            found = self._direct(SqliteRuns.experiments)
+            if found is None:
+                try:
+                    found = self.client.search_experiments(max_results=50_000)
+                except Exception as exc:  # noqa: BLE001 - a server down or a database that is not MLflow's
+                    raise FatalError(f"cannot read the tracking store {self.uri}: {_reason(exc)}") from None
             self._experiments = {e.name: e for e in found}
         return self._experiments
 
     def study_names(self) -> list[str]:
         """Experiments that hold at least one run."""
+        experiments = self.experiments()
+        with_runs = self._direct(SqliteRuns.experiments_with_runs)
+        if with_runs is not None:
+            return sorted(name for name, exp in experiments.items() if exp.experiment_id in with_runs)
         names = []
-        for name, exp in sorted(self.experiments().items()):
-            if self.client is not None and self.client.search_runs([exp.experiment_id], max_results=1):
+        for name, exp in sorted(experiments.items()):
+            if self.client.search_runs([exp.experiment_id], max_results=1):
                 names.append(name)
         return names
 
@@ -201,11 +234,11 @@ class RunReader:
         metrics: a second for thousands of runs); on a server it pages through ``search_runs``.
         """
         exp = self.experiments().get(experiment)
-        if exp is None or self.client is None:
+        if exp is None or self.empty:
             return _frame([])
         tags = tags or {}
-        backend = self._sql_backend()
-        records = None
+        records = self._direct(lambda db: db.records(exp.experiment_id, tags, experiment))
+        backend = self._sql_backend() if records is None else None
         if backend is not None:
             try:
                 records = _sql_records(backend, exp.experiment_id, tags, experiment)
@@ -263,7 +296,7 @@ class RunReader:
         """Per-epoch values of ``keys`` for ``run_ids``: a long frame run_id, key, step, value."""
         run_ids = list(dict.fromkeys(run_ids))
         keys = list(dict.fromkeys(keys))
-        if not run_ids or not keys or self.client is None:
+        if not run_ids or not keys or self.empty:
             return pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
         cached: dict[str, dict[str, list[list[float]]]] = {rid: self._cache_read(rid) for rid in run_ids}
         missing = {rid: [k for k in keys if k not in cached[rid]] for rid in run_ids}
@@ -283,6 +316,9 @@ class RunReader:
         return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
     def _fetch(self, run_ids: list[str], key: str) -> dict[str, list[list[float]]]:
+        direct = self._direct(lambda db: db.history(run_ids, key))
+        if direct is not None:
+            return {rid: [[step, v] for step, v in sorted(steps.items())] for rid, steps in direct.items()}
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         out: dict[str, dict[int, float]] = {}
@@ -331,6 +367,95 @@ class RunReader:
             tmp.replace(path)
         except OSError:
             pass  # a read-only store: no cache, same result
+
+
+@dataclass(frozen=True)
+class _Experiment:
+    experiment_id: str
+    name: str
+
+
+class SqliteRuns:
+    """Read-only queries on an MLflow SQLite file: the tables ``experiments``, ``runs``, ``tags``,
+    ``params``, ``latest_metrics`` and ``metrics``, as MLflow's SQL store writes them."""
+
+    TABLES = frozenset({"experiments", "runs", "tags", "params", "latest_metrics", "metrics"})
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, uri: str) -> SqliteRuns | None:
+        """For a ``sqlite:///`` URI of an existing file with MLflow's tables; else None."""
+        if not uri.startswith("sqlite:///"):
+            return None
+        path = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+        if not path.is_file():
+            return None
+        db = cls(path)
+        try:
+            with db._connect() as conn:
+                names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error:
+            return None
+        return db if cls.TABLES <= names else None
+
+    def _connect(self) -> Any:
+        from contextlib import closing
+
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        return closing(conn)
+
+    def experiments(self) -> list[_Experiment]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
+            return [_Experiment(str(eid), name) for eid, name in rows]
+
+    def experiments_with_runs(self) -> set[str]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT DISTINCT experiment_id FROM runs WHERE lifecycle_stage = 'active'")
+            return {str(eid) for (eid,) in rows}
+
+    def records(self, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
+        """The main table's records (active runs of the experiment whose tags equal ``tags``)."""
+        where = ["r.experiment_id = ?", "r.lifecycle_stage = 'active'"]
+        args: list[Any] = [int(experiment_id)]
+        for key, value in tags.items():
+            where.append("r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND value = ?)")
+            args += [key, value]
+        runs = f"SELECT r.run_uuid FROM runs r WHERE {' AND '.join(where)}"
+        with self._connect() as conn:
+            base = conn.execute(f"SELECT r.run_uuid, r.name, r.status, r.start_time, r.end_time FROM runs r "
+                                f"WHERE {' AND '.join(where)}", args).fetchall()
+            run_tags: dict[str, dict[str, str]] = {}
+            for rid, key, value in conn.execute(
+                    f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({runs}) "
+                    "AND (key LIKE 'nnlab.%' OR key = 'mlflow.parentRunId')", args):
+                run_tags.setdefault(rid, {})[key] = value
+            run_params: dict[str, dict[str, str]] = {}
+            for rid, key, value in conn.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({runs})",
+                                                args):
+                run_params.setdefault(rid, {})[key] = value
+            run_metrics: dict[str, dict[str, float]] = {}
+            for rid, key, value, is_nan in conn.execute(
+                    f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({runs})", args):
+                run_metrics.setdefault(rid, {})[key] = float("nan") if is_nan else float(value)
+        base.sort(key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
+        return [_record(rid, name, str(status), start, end, run_tags.get(rid, {}), run_params.get(rid, {}),
+                        run_metrics.get(rid, {}), experiment) for rid, name, status, start, end in base]
+
+    def history(self, run_ids: list[str], key: str) -> dict[str, dict[int, float]]:
+        """Every logged value of ``key`` for ``run_ids`` by step (the last logged wins, as MLflow orders)."""
+        out: dict[str, dict[int, float]] = {}
+        with self._connect() as conn:
+            for i in range(0, len(run_ids), 500):
+                part = run_ids[i: i + 500]
+                marks = ",".join("?" * len(part))
+                for rid, step, value, is_nan in conn.execute(
+                        f"SELECT run_uuid, step, value, is_nan FROM metrics WHERE key = ? AND run_uuid IN ({marks}) "
+                        "ORDER BY run_uuid, timestamp, step, value", [key, *part]):
+                    out.setdefault(rid, {})[int(step)] = float("nan") if is_nan else float(value)
+        return out
 
 
 def _sql_records(backend: Any, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:

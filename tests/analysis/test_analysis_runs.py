@@ -29,16 +29,20 @@ def test_params_read_back_typed(text: str, value: Any) -> None:
 def test_bulk_read_equals_mlflow_search(lab: Path, tracker: Any) -> None:
     spec, parent = make_study(lab, tracker, trials=2, seeds=2)
     reader = RunReader(resolve_store())
+    assert reader.db is not None  # the embedded store is read with sqlite3
     fast = reader.search("lab", {"mlflow.parentRunId": parent})
     exp_id = reader.experiments()["lab"].experiment_id
-    from analysis._runs import _frame
+    from analysis._runs import _frame, _sql_records
 
     slow = _frame(reader._api_records(exp_id, {"mlflow.parentRunId": parent}, "lab"))
+    core = _frame(_sql_records(reader._sql_backend(), exp_id, {"mlflow.parentRunId": parent}, "lab"))
     assert len(fast) == 4 * 4
-    assert sorted(fast.columns) == sorted(slow.columns)
+    assert sorted(fast.columns) == sorted(slow.columns) == sorted(core.columns)
     cols = sorted(fast.columns)
-    pd.testing.assert_frame_equal(fast.sort_values("run_id")[cols].reset_index(drop=True),
-                                  slow.sort_values("run_id")[cols].reset_index(drop=True))
+    for other in (slow, core):
+        pd.testing.assert_frame_equal(fast.sort_values("run_id")[cols].reset_index(drop=True),
+                                      other.sort_values("run_id")[cols].reset_index(drop=True))
+    assert fast["run_id"].tolist() == slow["run_id"].tolist()  # the same order: newest first
     row = fast[fast["phase"] == "confirm"].iloc[0]
     assert row["param:model.depth"] in (2, 8) and row["param:data.train_size"] is None
     assert row["status"] == "completed" and row["parent_run_id"] == parent and row["seed_index"] in (0, 1)
@@ -62,6 +66,48 @@ def test_histories_are_read_in_bulk_and_cached(lab: Path, tracker: Any) -> None:
     again.search("lab", {"mlflow.parentRunId": parent})
     again._fetch = lambda *a: pytest.fail("history read again instead of from the cache")  # type: ignore[method-assign]
     pd.testing.assert_frame_equal(again.history(ids, ["loss", "val_loss"]), hist)
+
+
+def test_direct_histories_equal_mlflow_bulk_history(lab: Path, tracker: Any) -> None:
+    _, parent = make_study(lab, tracker, trials=1, seeds=1, epochs=4)
+    reader = RunReader(resolve_store(), cache=False)
+    ids = reader.search("lab", {"mlflow.parentRunId": parent})["run_id"].tolist()
+    direct = {key: reader._fetch(ids, key) for key in ("loss", "val_accuracy", "no_such_metric")}
+    assert reader.db is not None
+    reader.db = None  # from here on through MLflow's SQLAlchemy store
+    via_mlflow = {key: reader._fetch(ids, key) for key in ("loss", "val_accuracy", "no_such_metric")}
+    assert direct == via_mlflow
+    assert len(direct["loss"]) == len(ids) and all(len(v) == 4 for v in direct["loss"].values())
+    assert direct["no_such_metric"] == {}
+
+
+def test_reading_an_embedded_store_imports_no_mlflow(lab: Path, tracker: Any) -> None:
+    import subprocess
+    import sys
+
+    _, parent = make_study(lab, tracker, trials=1, seeds=1, epochs=3)
+    code = ("import sys; from analysis._runs import RunReader; from nnlab.tracking import resolve_store; "
+            "r = RunReader(resolve_store()); runs = r.search('lab', {'mlflow.parentRunId': sys.argv[1]}); "
+            "h = r.history(runs['run_id'].tolist(), ['loss']); "
+            "print(len(runs), len(h), r.study_names(), sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))")
+    out = subprocess.run([sys.executable, "-c", code, parent], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2])
+    assert out.stdout.split() == ["8", "24", "['lab']", "[]"], out.stdout + out.stderr
+
+
+def test_a_sqlite_file_that_is_not_mlflows_is_left_to_mlflow(tmp_path: Path) -> None:
+    import sqlite3
+
+    from analysis._runs import SqliteRuns
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE runs (x)")
+    assert SqliteRuns.open(f"sqlite:///{other}") is None
+    assert SqliteRuns.open(f"sqlite:///{tmp_path / 'missing.db'}") is None
+    assert SqliteRuns.open("postgresql://localhost/test") is None
+    with pytest.raises(Exception, match="cannot read"):
+        RunReader(resolve_store(f"sqlite:///{other}")).experiments()
 
 
 def test_the_newest_sweep_is_read_and_a_profile_selects_its_own(lab: Path, tracker: Any) -> None:
