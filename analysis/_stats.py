@@ -12,11 +12,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special  # t quantiles and tails; scipy.stats itself costs ~1 s more to import
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 10_000
 NAN = float("nan")
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom."""
+    return float(special.stdtrit(df, p))
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    average = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+    out = np.empty(len(x))
+    out[order] = np.repeat(average, ends - starts)
+    return out
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho (Pearson's r of the ranks) and its two-sided p-value from the t distribution
+    with n - 2 degrees of freedom; NaN when either side is constant or n < 3."""
+    n = len(x)
+    if n < 3:
+        return NAN, NAN
+    rx, ry = ranks(np.asarray(x, dtype=float)), ranks(np.asarray(y, dtype=float))
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = math.sqrt(float(np.sum(rx * rx) * np.sum(ry * ry)))
+    if denom == 0:
+        return NAN, NAN
+    rho = max(-1.0, min(1.0, float(np.sum(rx * ry)) / denom))
+    if abs(rho) == 1.0:
+        return rho, 0.0
+    t = rho * math.sqrt((n - 2) / ((1.0 - rho) * (1.0 + rho)))
+    return rho, float(2 * special.stdtr(n - 2, -abs(t)))
 
 
 def clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -43,7 +78,7 @@ def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDEN
     if n < 2:
         return Summary(1, mean, NAN, NAN, NAN)
     std = float(np.std(x, ddof=1))
-    half = float(st.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    half = float(t_quantile(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
 
 
@@ -85,7 +120,7 @@ def welch(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
     if se == 0:
         return Difference(effect, effect, effect, cohens_d(x, y), len(x), len(y), "welch")
     df = float((va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)))
-    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
+    half = float(t_quantile(0.5 + confidence / 2, df)) * se
     return Difference(effect, effect - half, effect + half, cohens_d(x, y), len(x), len(y), "welch")
 
 
@@ -146,8 +181,7 @@ def slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, meth
         return Slope(_ols_slope(xa, ya) if n >= 2 else NAN, NAN, NAN, NAN, NAN, n, method)
     b = _ols_slope(xa, ya)
     if len(np.unique(ya)) > 1:
-        rho_res = st.spearmanr(xa, ya)
-        rho, rho_p = float(rho_res.statistic), float(rho_res.pvalue)
+        rho, rho_p = spearman(xa, ya)
     else:
         rho, rho_p = NAN, NAN
     alpha = (1 - confidence) / 2
@@ -164,5 +198,5 @@ def slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, meth
     sxx = float(np.sum((xa - xa.mean()) ** 2))
     s2 = float(np.sum(resid**2)) / (n - 2)
     se = math.sqrt(s2 / sxx)
-    half = float(st.t.ppf(1 - alpha, n - 2)) * se
+    half = float(t_quantile(1 - alpha, n - 2)) * se
     return Slope(b, b - half, b + half, rho, rho_p, n, "t")

@@ -50,7 +50,14 @@ MAX_LINES = 6
 def _series_of(runs: pd.DataFrame, spec: Any, keys: list[str] | None = None) -> list[str]:
     if keys is None:
         keys = [k for k in grid_keys(spec) if k != LR and PARAM + k in runs.columns]
-    return [series_label({k: py(row[PARAM + k]) for k in keys}) for _, row in runs.iterrows()]
+    labels: dict[tuple[Any, ...], str] = {}  # one label per combination, not per run
+    out = []
+    for row in zip(*(runs[PARAM + k] for k in keys), strict=True) if keys else ((),) * len(runs):
+        key = tuple((type(v).__name__, v) for v in row)  # True and 1 stay apart
+        if key not in labels:
+            labels[key] = series_label({k: py(v) for k, v in zip(keys, row, strict=True)})
+        out.append(labels[key])
+    return out
 
 
 def _panels(runs: pd.DataFrame, spec: Any) -> tuple[list[str], list[str]]:

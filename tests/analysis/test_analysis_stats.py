@@ -79,3 +79,31 @@ def test_slope_matches_linregress_and_reports_spearman() -> None:
 def test_slope_needs_two_x_values() -> None:
     fit = slope([1.0, 1.0, 1.0], [0.1, 0.2, 0.3])
     assert math.isnan(fit.ci_low)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spearman_matches_scipy_with_and_without_ties(seed: int) -> None:
+    from analysis._stats import ranks, spearman
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 40))
+    x = rng.integers(0, 5, n).astype(float) if seed % 2 else rng.normal(size=n)  # odd seeds: many ties
+    y = 0.3 * x + rng.normal(size=n)
+    ref = st.spearmanr(x, y)
+    rho, p = spearman(x, y)
+    assert rho == pytest.approx(ref.statistic, abs=1e-12) and p == pytest.approx(ref.pvalue, rel=1e-9)
+    np.testing.assert_allclose(ranks(x), st.rankdata(x))
+
+
+def test_spearman_of_constant_or_perfect_data() -> None:
+    from analysis._stats import spearman
+
+    assert all(math.isnan(v) for v in spearman(np.ones(5), np.arange(5.0)))
+    assert spearman(np.arange(5.0), -np.arange(5.0)) == (-1.0, 0.0)
+
+
+@pytest.mark.parametrize(("p", "df"), [(0.975, 1), (0.975, 2.5), (0.95, 30), (0.5, 4), (0.025, 7)])
+def test_t_quantile_matches_scipy(p: float, df: float) -> None:
+    from analysis._stats import t_quantile
+
+    assert t_quantile(p, df) == pytest.approx(st.t.ppf(p, df), rel=1e-12)
