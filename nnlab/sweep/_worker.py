@@ -109,8 +109,9 @@ class Outcome:
 
 def objective_value(spec: Any, objective: str, metrics: dict[str, float], history: dict[str, list[float]],
                     epochs: int) -> float | None:
-    """The final value of the objective; the best epoch's when early stopping restored weights."""
-    restored = (spec.train.early_stopping is not None and spec.train.restore_best and 0 < epochs < spec.train.epochs)
+    """The final value of the objective; the best epoch's when early stopping restored weights (Keras 3
+    restores them at the end of training whether it stopped early or ran every epoch)."""
+    restored = spec.train.early_stopping is not None and spec.train.restore_best and epochs > 0
     series = history.get(objective)
     losses = history.get("val_loss")
     if restored and series and losses and not objective.startswith("test_"):

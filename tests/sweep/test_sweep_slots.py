@@ -155,4 +155,9 @@ def test_objective_uses_the_restored_epoch_after_early_stopping() -> None:
     assert objective_value(spec, "val_loss", metrics, history, epochs=4) == 0.5
     assert objective_value(spec, "val_accuracy", metrics, history, epochs=4) == 0.8
     assert objective_value(spec, "test_accuracy", metrics, history, epochs=4) == 0.79
-    assert objective_value(spec, "val_loss", metrics, history, epochs=10) == 0.7  # ran to the end: last epoch
+    full = {"val_loss": [0.9, 0.5, 0.6, 0.7, 0.8, 0.6, 0.7, 0.9, 0.8, 0.7]}
+    # ran every epoch: Keras restores the best epoch's weights all the same
+    assert objective_value(spec, "val_loss", metrics, full, epochs=10) == 0.5
+    kept = Spec.from_dict({"name": "o", "data": {"dataset": "moons"},
+                           "train": {"epochs": 10, "early_stopping": 2, "restore_best": False}})
+    assert objective_value(kept, "val_loss", metrics, history, epochs=4) == 0.7  # the last epoch's weights
