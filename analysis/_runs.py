@@ -13,6 +13,7 @@ never changes).
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
@@ -39,6 +40,7 @@ _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed
 _INT = re.compile(r"^[+-]?\d+$")
 
 
+@functools.lru_cache(maxsize=65536)  # thousands of runs share a few values per param; results are immutable
 def parse_param(text: str | None) -> Any:
     """A param string back to the value it was logged from: ``"8"`` -> 8, ``"null"`` -> None,
     ``"True"`` -> True, ``"['flip']"`` -> ('flip',); anything else stays text."""
@@ -237,8 +239,13 @@ class RunReader:
         if exp is None or self.empty:
             return _frame([])
         tags = tags or {}
-        records = self._direct(lambda db: db.records(exp.experiment_id, tags, experiment))
-        backend = self._sql_backend() if records is None else None
+        direct = self._direct(lambda db: db.frame(exp.experiment_id, tags, experiment))
+        if direct is not None:
+            ended = direct["end_time"].where(direct["mlflow_status"] != "RUNNING", None)
+            self._ended.update(zip(direct["run_id"], (None if pd.isna(e) else int(e) for e in ended), strict=True))
+            return direct
+        records = None
+        backend = self._sql_backend()
         if backend is not None:
             try:
                 records = _sql_records(backend, exp.experiment_id, tags, experiment)
@@ -416,8 +423,9 @@ class SqliteRuns:
             rows = conn.execute("SELECT DISTINCT experiment_id FROM runs WHERE lifecycle_stage = 'active'")
             return {str(eid) for (eid,) in rows}
 
-    def records(self, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
-        """The main table's records (active runs of the experiment whose tags equal ``tags``)."""
+    def frame(self, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
+        """The main table (active runs of the experiment whose tags equal ``tags``), built column by
+        column: the same frame ``_frame`` makes of ``_record``'s rows, without a dict per run."""
         where = ["r.experiment_id = ?", "r.lifecycle_stage = 'active'"]
         args: list[Any] = [int(experiment_id)]
         for key, value in tags.items():
@@ -427,22 +435,54 @@ class SqliteRuns:
         with self._connect() as conn:
             base = conn.execute(f"SELECT r.run_uuid, r.name, r.status, r.start_time, r.end_time FROM runs r "
                                 f"WHERE {' AND '.join(where)}", args).fetchall()
-            run_tags: dict[str, dict[str, str]] = {}
+            base.sort(key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
+            if not base:
+                return _frame([])
+            at = {row[0]: i for i, row in enumerate(base)}
+            n = len(base)
+
+            def column(table: dict[str, list[Any]], key: str, missing: Any) -> list[Any]:
+                values = table.get(key)
+                if values is None:  # (not setdefault: that would build the default list for every row)
+                    values = table[key] = [missing] * n
+                return values
+
+            run_tags: dict[str, list[str | None]] = {}
             for rid, key, value in conn.execute(
                     f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({runs}) "
                     "AND (key LIKE 'nnlab.%' OR key = 'mlflow.parentRunId')", args):
-                run_tags.setdefault(rid, {})[key] = value
-            run_params: dict[str, dict[str, str]] = {}
-            for rid, key, value in conn.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({runs})",
-                                                args):
-                run_params.setdefault(rid, {})[key] = value
-            run_metrics: dict[str, dict[str, float]] = {}
+                column(run_tags, key, None)[at[rid]] = value
+            metrics: dict[str, list[float]] = {}
             for rid, key, value, is_nan in conn.execute(
                     f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({runs})", args):
-                run_metrics.setdefault(rid, {})[key] = float("nan") if is_nan else float(value)
-        base.sort(key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
-        return [_record(rid, name, str(status), start, end, run_tags.get(rid, {}), run_params.get(rid, {}),
-                        run_metrics.get(rid, {}), experiment) for rid, name, status, start, end in base]
+                column(metrics, key, math.nan)[at[rid]] = math.nan if is_nan else float(value)
+            params: dict[str, list[Any]] = {}
+            for rid, key, value in conn.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({runs})",
+                                                args):
+                column(params, key, math.nan)[at[rid]] = parse_param(value)
+        none: list[str | None] = [None] * n
+        tag = run_tags.get
+        mlflow_status = [str(row[2]) for row in base]
+        status = [t or _MLFLOW_STATUS.get(m, m.lower()) for t, m in zip(tag("nnlab.status", none), mlflow_status,
+                                                                         strict=True)]
+        columns: dict[str, list[Any]] = {
+            "run_id": [row[0] for row in base], "run_name": [row[1] for row in base], "experiment": [experiment] * n,
+            "status": status, "mlflow_status": mlflow_status,
+            "phase": [p or "run" for p in tag("nnlab.phase", none)], "cell": tag("nnlab.cell", none),
+            "sweep_id": tag("nnlab.sweep_id", none), "slot": tag("nnlab.slot", none),
+            "trial": [_int_or_none(v) for v in tag("nnlab.trial", none)],
+            "seed_index": [_int_or_none(v) for v in tag("nnlab.seed_index", none)],
+            "parent_run_id": tag("mlflow.parentRunId", none),
+            "start_time": [row[3] for row in base], "end_time": [row[4] for row in base],
+        }
+        for key, values in metrics.items():
+            columns[key if key not in columns else f"metric:{key}"] = values
+        for key, values in params.items():
+            columns[PARAM + key] = values
+        frame = pd.DataFrame(columns)
+        for col in ("trial", "seed_index"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
 
     def history(self, run_ids: list[str], key: str) -> dict[str, dict[int, float]]:
         """Every logged value of ``key`` for ``run_ids`` by step (the last logged wins, as MLflow orders)."""
