@@ -70,19 +70,34 @@ def pyplot() -> Any:
 
 
 def to_png(fig: Any, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes; closes it."""
+    """The figure as PNG bytes; closes it. A fixed-layout figure (``new_figure(fixed=True)``) is placed
+    first."""
     plt = pyplot()
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=dpi)
+        if getattr(fig, "nnlab_fixed_layout", False):
+            from analysis._plots import place_fixed
+
+            place_fixed(fig)
+        # zlib level 3 instead of 6: a third less encoding time for files 5-10% larger
+        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     finally:
         plt.close(fig)
     return buf.getvalue()
 
 
 def spans_decades(values: Iterable[Any], decades: float = 1.0) -> bool:
-    """True when all values are positive numbers spanning more than ``decades`` orders of magnitude."""
-    nums = [float(v) for v in values if is_number(v)]
+    """True when all values are positive numbers spanning more than ``decades`` orders of magnitude
+    (values that are not finite numbers are left out)."""
+    import numpy as np
+
+    seq = values if isinstance(values, (list, tuple, np.ndarray)) else list(values)
+    arr = np.asarray(seq) if isinstance(seq, np.ndarray) or not any(isinstance(v, (bool, np.bool_)) for v in seq) \
+        else np.asarray(seq, dtype=object)
+    if arr.dtype.kind in "iuf" and arr.ndim == 1:  # plain numbers (thousands of runs): no Python loop
+        nums = arr[np.isfinite(arr)].astype(float).tolist()
+    else:  # None, text or flags among them: value by value
+        nums = [float(v) for v in seq if is_number(v)]
     if len(nums) < 2 or any(v <= 0 or not math.isfinite(v) for v in nums):
         return False
     return math.log10(max(nums) / min(nums)) > decades

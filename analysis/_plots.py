@@ -104,11 +104,50 @@ def log_y_if_spread(ax: Any, values: Sequence[float] | np.ndarray) -> bool:
     return False
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = WIDE, **kw: Any) -> tuple[Any, Any]:
+def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = WIDE, *, fixed: bool = False,
+               **kw: Any) -> tuple[Any, Any]:
+    """A figure and its grid of axes (always 2-D). Laid out by matplotlib's constrained layout, which
+    measures every label; ``fixed=True`` for figures whose decorations are the usual ones (numeric or
+    short tick labels, axis labels, titles, a suptitle, legends inside the axes or a figure legend
+    below): margins of a fixed size in inches, placed by ``to_png``, at about half the drawing cost."""
     plt = pyplot()
-    kw.setdefault("layout", "constrained")
+    if not fixed:
+        kw.setdefault("layout", "constrained")
     fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, **kw)
+    if fixed:
+        fig.nnlab_fixed_layout = True
     return fig, axes
+
+
+# fixed layout margins, inches: tick labels + axis label + padding on each side; one title line
+_LEFT, _RIGHT, _BOTTOM, _TOP, _TITLE, _SUPTITLE, _LEGEND_ROW = 0.9, 0.2, 0.62, 0.15, 0.3, 0.38, 0.22
+
+
+def place_fixed(fig: Any) -> None:
+    """Margins and gaps of a ``fixed`` figure from what it shows (called once drawn, before saving)."""
+    grid = next((ax.get_subplotspec().get_gridspec() for ax in fig.axes if ax.get_subplotspec()), None)
+    if grid is None:
+        return
+    nrows, ncols = grid.get_geometry()
+    width, height = fig.get_size_inches()
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_subplotspec() is not None]
+    titled = any(ax.get_title() for ax in shown)
+    x_labels = any(ax.get_xlabel() for ax in shown)
+    inner_y = any(ax.get_ylabel() or ax.yaxis.get_tick_params().get("labelleft", True)
+                  for ax in shown if ax.get_subplotspec().colspan.start > 0)  # not hidden by sharey
+    top = _TOP + (_TITLE if titled else 0.0) + (_SUPTITLE if fig._suptitle is not None else 0.0)
+    bottom = _BOTTOM if x_labels else _BOTTOM - 0.25
+    for legend in fig.legends:  # a figure legend sits below the axes
+        rows = math.ceil(len(legend.get_texts()) / max(1, getattr(legend, "_ncols", 1)))
+        bottom += _LEGEND_ROW * rows + 0.1
+        legend.set_loc("lower center")
+        legend.set_bbox_to_anchor((0.5, 0.02), transform=fig.transFigure)
+    wgap = (_LEFT if inner_y else 0.25)
+    hgap = _BOTTOM + (_TITLE if titled else 0.0)
+    axes_w = max(0.5, (width - _LEFT - _RIGHT - (ncols - 1) * wgap) / ncols)
+    axes_h = max(0.5, (height - bottom - top - (nrows - 1) * hgap) / nrows)
+    fig.subplots_adjust(left=_LEFT / width, right=1 - _RIGHT / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wgap / axes_w, hspace=hgap / axes_h)
 
 
 def epoch_axis(ax: Any) -> None:

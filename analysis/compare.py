@@ -270,7 +270,7 @@ def draw_isolation(frame: pd.DataFrame) -> list[Figure]:
         part = frame[frame["key"] == key]
         if part["mean"].isna().all():
             continue
-        fig, axes = new_figure()
+        fig, axes = new_figure(fixed=True)
         ax = axes[0][0]
         axis = axis_for(part["value"], key in frame.attrs.get("log_keys", ()))
         errorbar_series(ax, part, axis)
@@ -295,7 +295,7 @@ def draw_by_key(frame: pd.DataFrame) -> list[Figure]:
     keys = list(dict.fromkeys(frame["key"]))
     ncols = min(3, len(keys))
     nrows = math.ceil(len(keys) / ncols)
-    fig, axes = new_figure(ncols, nrows, size=(4.2 * ncols, 3.4 * nrows))
+    fig, axes = new_figure(ncols, nrows, size=(4.2 * ncols, 3.4 * nrows), fixed=True)
     ok = frame[frame["status"] == "completed"]
     all_y = ok[objective].astype(float)
     for i, key in enumerate(keys):
@@ -422,7 +422,7 @@ def draw_importance(frame: pd.DataFrame) -> list[Figure]:
 def draw_curves(frame: pd.DataFrame) -> list[Figure]:
     if frame.empty:
         return []
-    fig, axes = new_figure()
+    fig, axes = new_figure(fixed=True)
     ax = axes[0][0]
     labels = list(dict.fromkeys(frame["label"]))
     for i, label in enumerate(labels):

@@ -102,7 +102,7 @@ def draw_objective(frame: pd.DataFrame) -> list[Figure]:
     if frame.empty or frame["value"].nunique() < 2:
         return []
     objective, maximize = frame.attrs.get("objective", "objective"), frame.attrs.get("maximize", False)
-    fig, axes = new_figure()
+    fig, axes = new_figure(fixed=True)
     ax = axes[0][0]
     axis = axis_for(frame["value"])
     errorbar_series(ax, frame, axis)
@@ -169,7 +169,7 @@ def draw_units(frame: pd.DataFrame) -> list[Figure]:
     if frame.empty or frame["value"].nunique() < 1:
         return []
     stats = list(dict.fromkeys(frame["stat"]))
-    fig, axes = new_figure(len(stats), 1, size=(5.6 * len(stats), 4.2))
+    fig, axes = new_figure(len(stats), 1, size=(5.6 * len(stats), 4.2), fixed=True)
     for i, stat in enumerate(stats):
         ax = axes[0][i]
         part = frame[frame["stat"] == stat]

@@ -210,7 +210,7 @@ def draw_u_curve(pts: pd.DataFrame) -> list[Figure]:
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = new_figure(ncols, nrows, size=(5.4 * ncols + (2.6 if ncols > 1 else 0), 3.8 * nrows),
-                           sharex=True, sharey=True)
+                           sharex=True, sharey=True, fixed=True)
     ok = pts[pts["status"] == "completed"]
     dense = len(pts) > 20 * max(1, len(lines) * len(panels))
     for p, panel in enumerate(panels):

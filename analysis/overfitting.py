@@ -210,7 +210,7 @@ def _gap_label(metric: str) -> str:
 def draw_curves(frame: pd.DataFrame) -> list[Figure]:
     if frame.empty:
         return []
-    fig, axes = new_figure()
+    fig, axes = new_figure(fixed=True)
     ax = axes[0][0]
     labels = list(dict.fromkeys(frame["label"]))
     for i, label in enumerate(labels):
@@ -240,7 +240,7 @@ def draw_gap(frame: pd.DataFrame, name: str, title: str, message: str) -> list[F
     panels = list(dict.fromkeys(zip(frame["key"], frame["metric"], strict=True)))
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(ncols, nrows, size=(4.6 * ncols, 3.6 * nrows))
+    fig, axes = new_figure(ncols, nrows, size=(4.6 * ncols, 3.6 * nrows), fixed=True)
     for i, (key, metric) in enumerate(panels):
         ax = axes[i // ncols][i % ncols]
         part = frame[(frame["key"] == key) & (frame["metric"] == metric)]
@@ -268,7 +268,7 @@ def draw_noise(frame: pd.DataFrame) -> list[Figure]:
     metrics = [m for m in ("accuracy", "val_accuracy", "test_accuracy") if m in set(frame["metric"])]
     if not metrics:
         metrics = list(dict.fromkeys(frame["metric"]))
-    fig, axes = new_figure()
+    fig, axes = new_figure(fixed=True)
     ax = axes[0][0]
     part = frame[frame["metric"].isin(metrics)].copy()
     part["series"] = part["metric"].map(lambda m: {"accuracy": "training", "val_accuracy": "validation",
