@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("workdir")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=0, help="the search's seed and the trainings' (all of them)")
     args = parser.parse_args()
 
     import keras
@@ -33,6 +34,7 @@ def main() -> None:
     import numpy as np
 
     data = np.load(args.data)
+    keras.utils.set_random_seed(args.seed)  # weights and shuffles: a round is repeatable, as nnlab's sweep is
 
     def build(hp):
         depth = hp.Int("depth", 1, 4)
@@ -43,7 +45,7 @@ def main() -> None:
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
         return model
 
-    tuner = keras_tuner.RandomSearch(build, objective="val_loss", max_trials=args.trials, seed=0,
+    tuner = keras_tuner.RandomSearch(build, objective="val_loss", max_trials=args.trials, seed=args.seed,
                                      directory=args.workdir, project_name="kt", overwrite=True)
     tuner.search(data["x_train"], data["y_train"], epochs=args.epochs, batch_size=32,
                  validation_data=(data["x_val"], data["y_val"]), verbose=0)
