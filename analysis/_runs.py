@@ -105,37 +105,61 @@ def _int_or_none(text: str | None) -> int | None:
     return int(text)
 
 
-def _record(run_id: str, run_name: str | None, mlflow_status: str, start: int | None, end: int | None,
-            tags: dict[str, str], params: dict[str, str], metrics: dict[str, float],
-            experiment: str) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "run_name": run_name,
-        "experiment": experiment,
-        "status": tags.get("nnlab.status") or _MLFLOW_STATUS.get(mlflow_status, mlflow_status.lower()),
+def _table(base: Iterable[Sequence[Any]], tags: Iterable[Sequence[Any]], metrics: Iterable[Sequence[Any]],
+           params: Iterable[Sequence[Any]], experiment: str) -> pd.DataFrame:
+    """The main table, column by column, from rows as MLflow's tables hold them: ``base`` (run_id, name,
+    MLflow status, start, end), ``tags`` (run_id, key, text), ``metrics`` (run_id, key, final value,
+    NaN included) and ``params`` (run_id, key, text). Runs newest first, as ``search_runs`` orders them;
+    a metric named like a main column is ``metric:<name>``."""
+    base = sorted(base, key=lambda row: (-(row[3] or 0), row[0]))
+    if not base:
+        return _frame([])
+    at = {row[0]: i for i, row in enumerate(base)}
+    n = len(base)
+
+    def fill(rows: Iterable[Sequence[Any]], missing: Any, convert: Any = None) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {}
+        for rid, key, value in rows:
+            values = columns.get(key)
+            if values is None:  # (not setdefault: that would build the default list for every row)
+                values = columns[key] = [missing] * n
+            values[at[rid]] = convert(value) if convert is not None else value
+        return columns
+
+    run_tags = fill(tags, None)
+    none: list[str | None] = [None] * n
+    tag = run_tags.get
+    mlflow_status = [str(row[2]) for row in base]
+    columns: dict[str, list[Any]] = {
+        "run_id": [row[0] for row in base], "run_name": [row[1] for row in base], "experiment": [experiment] * n,
+        "status": [t or _MLFLOW_STATUS.get(m, m.lower()) for t, m in zip(tag("nnlab.status", none), mlflow_status,
+                                                                         strict=True)],
         "mlflow_status": mlflow_status,
-        "phase": tags.get("nnlab.phase", "run"),
-        "cell": tags.get("nnlab.cell"),
-        "sweep_id": tags.get("nnlab.sweep_id"),
-        "slot": tags.get("nnlab.slot"),
-        "trial": _int_or_none(tags.get("nnlab.trial")),
-        "seed_index": _int_or_none(tags.get("nnlab.seed_index")),
-        "parent_run_id": tags.get("mlflow.parentRunId"),
-        "start_time": start,
-        "end_time": end,
+        "phase": [p or "run" for p in tag("nnlab.phase", none)], "cell": tag("nnlab.cell", none),
+        "sweep_id": tag("nnlab.sweep_id", none), "slot": tag("nnlab.slot", none),
+        "trial": [_int_or_none(v) for v in tag("nnlab.trial", none)],
+        "seed_index": [_int_or_none(v) for v in tag("nnlab.seed_index", none)],
+        "parent_run_id": tag("mlflow.parentRunId", none),
+        "start_time": [row[3] for row in base], "end_time": [row[4] for row in base],
     }
-    for key, number in metrics.items():
-        record[key if key not in record else f"metric:{key}"] = number
-    for key, text in params.items():
-        record[PARAM + key] = parse_param(text)
-    return record
+    for key, values in fill(metrics, math.nan, float).items():
+        columns[key if key not in columns else f"metric:{key}"] = values
+    for key, values in fill(params, math.nan, parse_param).items():
+        columns[PARAM + key] = values
+    frame = pd.DataFrame(columns)
+    for col in ("trial", "seed_index"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
 
 
 def runs_frame(runs: Iterable[Any], experiment: str = "") -> pd.DataFrame:
     """MLflow ``Run`` objects to the main table (see the module docstring)."""
-    return _frame([_record(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time,
-                           r.info.end_time, r.data.tags, r.data.params, r.data.metrics, experiment)
-                   for r in runs])
+    runs = list(runs)
+    return _table([(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time, r.info.end_time)
+                   for r in runs],
+                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.tags.items()],
+                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.metrics.items()],
+                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.params.items()], experiment)
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -239,23 +263,18 @@ class RunReader:
         if exp is None or self.empty:
             return _frame([])
         tags = tags or {}
-        direct = self._direct(lambda db: db.frame(exp.experiment_id, tags, experiment))
-        if direct is not None:
-            ended = direct["end_time"].where(direct["mlflow_status"] != "RUNNING", None)
-            self._ended.update(zip(direct["run_id"], (None if pd.isna(e) else int(e) for e in ended), strict=True))
-            return direct
-        records = None
-        backend = self._sql_backend()
+        frame = self._direct(lambda db: db.frame(exp.experiment_id, tags, experiment))
+        backend = self._sql_backend() if frame is None else None
         if backend is not None:
             try:
-                records = _sql_records(backend, exp.experiment_id, tags, experiment)
+                frame = _sql_frame(backend, exp.experiment_id, tags, experiment)
             except Exception:  # noqa: BLE001 - an unexpected schema: fall back to the public API
-                records = None
-        if records is None:
-            records = self._api_records(exp.experiment_id, tags, experiment)
-        for rec in records:
-            self._ended[rec["run_id"]] = rec["end_time"] if rec["mlflow_status"] != "RUNNING" else None
-        return _frame(records)
+                frame = None
+        if frame is None:
+            frame = self._api_frame(exp.experiment_id, tags, experiment)
+        ended = frame["end_time"].where(frame["mlflow_status"] != "RUNNING", None)
+        self._ended.update(zip(frame["run_id"], (None if pd.isna(e) else int(e) for e in ended), strict=True))
+        return frame
 
     def _sql_backend(self) -> Any:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -263,24 +282,22 @@ class RunReader:
         backend = getattr(getattr(self.client, "_tracking_client", None), "store", None)
         return backend if isinstance(backend, SqlAlchemyStore) else None
 
-    def _api_records(self, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
+    def _api_frame(self, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
         assert self.client is not None
         filter_string = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        records: list[dict[str, Any]] = []
+        runs: list[Any] = []
         token = None
         try:
             while True:
                 page = self.client.search_runs([experiment_id], filter_string=filter_string,
                                                max_results=PAGE_SIZE, page_token=token)
-                records.extend(_record(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time,
-                                       r.info.end_time, r.data.tags, r.data.params, r.data.metrics, experiment)
-                               for r in page)
+                runs.extend(page)
                 token = page.token
                 if not token:
                     break
         except Exception as exc:  # noqa: BLE001
             raise FatalError(f"cannot read runs of {experiment!r} from {self.uri}: {_reason(exc)}") from None
-        return records
+        return runs_frame(runs, experiment)
 
     def artifact_text(self, run_id: str, path: str) -> str | None:
         """The text of one small artifact, or None when the run has no such file."""
@@ -424,8 +441,7 @@ class SqliteRuns:
             return {str(eid) for (eid,) in rows}
 
     def frame(self, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
-        """The main table (active runs of the experiment whose tags equal ``tags``), built column by
-        column: the same frame ``_frame`` makes of ``_record``'s rows, without a dict per run."""
+        """The main table: active runs of the experiment whose tags equal ``tags``."""
         where = ["r.experiment_id = ?", "r.lifecycle_stage = 'active'"]
         args: list[Any] = [int(experiment_id)]
         for key, value in tags.items():
@@ -435,54 +451,14 @@ class SqliteRuns:
         with self._connect() as conn:
             base = conn.execute(f"SELECT r.run_uuid, r.name, r.status, r.start_time, r.end_time FROM runs r "
                                 f"WHERE {' AND '.join(where)}", args).fetchall()
-            base.sort(key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
-            if not base:
-                return _frame([])
-            at = {row[0]: i for i, row in enumerate(base)}
-            n = len(base)
-
-            def column(table: dict[str, list[Any]], key: str, missing: Any) -> list[Any]:
-                values = table.get(key)
-                if values is None:  # (not setdefault: that would build the default list for every row)
-                    values = table[key] = [missing] * n
-                return values
-
-            run_tags: dict[str, list[str | None]] = {}
-            for rid, key, value in conn.execute(
-                    f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({runs}) "
-                    "AND (key LIKE 'nnlab.%' OR key = 'mlflow.parentRunId')", args):
-                column(run_tags, key, None)[at[rid]] = value
-            metrics: dict[str, list[float]] = {}
-            for rid, key, value, is_nan in conn.execute(
-                    f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({runs})", args):
-                column(metrics, key, math.nan)[at[rid]] = math.nan if is_nan else float(value)
-            params: dict[str, list[Any]] = {}
-            for rid, key, value in conn.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({runs})",
-                                                args):
-                column(params, key, math.nan)[at[rid]] = parse_param(value)
-        none: list[str | None] = [None] * n
-        tag = run_tags.get
-        mlflow_status = [str(row[2]) for row in base]
-        status = [t or _MLFLOW_STATUS.get(m, m.lower()) for t, m in zip(tag("nnlab.status", none), mlflow_status,
-                                                                         strict=True)]
-        columns: dict[str, list[Any]] = {
-            "run_id": [row[0] for row in base], "run_name": [row[1] for row in base], "experiment": [experiment] * n,
-            "status": status, "mlflow_status": mlflow_status,
-            "phase": [p or "run" for p in tag("nnlab.phase", none)], "cell": tag("nnlab.cell", none),
-            "sweep_id": tag("nnlab.sweep_id", none), "slot": tag("nnlab.slot", none),
-            "trial": [_int_or_none(v) for v in tag("nnlab.trial", none)],
-            "seed_index": [_int_or_none(v) for v in tag("nnlab.seed_index", none)],
-            "parent_run_id": tag("mlflow.parentRunId", none),
-            "start_time": [row[3] for row in base], "end_time": [row[4] for row in base],
-        }
-        for key, values in metrics.items():
-            columns[key if key not in columns else f"metric:{key}"] = values
-        for key, values in params.items():
-            columns[PARAM + key] = values
-        frame = pd.DataFrame(columns)
-        for col in ("trial", "seed_index"):
-            frame[col] = frame[col].astype("Int64")
-        return frame
+            return _table(
+                base,
+                conn.execute(f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({runs}) "
+                             "AND (key LIKE 'nnlab.%' OR key = 'mlflow.parentRunId')", args),
+                ((rid, key, math.nan if is_nan else value) for rid, key, value, is_nan in conn.execute(
+                    f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({runs})", args)),
+                conn.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({runs})", args),
+                experiment)
 
     def history(self, run_ids: list[str], key: str) -> dict[str, dict[int, float]]:
         """Every logged value of ``key`` for ``run_ids`` by step (the last logged wins, as MLflow orders)."""
@@ -498,8 +474,8 @@ class SqliteRuns:
         return out
 
 
-def _sql_records(backend: Any, experiment_id: str, tags: dict[str, str], experiment: str) -> list[dict[str, Any]]:
-    """The main table's records straight from MLflow's tables (SQLAlchemy Core, no ORM objects)."""
+def _sql_frame(backend: Any, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
+    """The main table straight from MLflow's tables on another database (SQLAlchemy Core, no ORM objects)."""
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
     from sqlalchemy import or_, select
 
@@ -513,23 +489,16 @@ def _sql_records(backend: Any, experiment_id: str, tags: dict[str, str], experim
             select(tags_t.c.run_uuid).where(tags_t.c.key == key, tags_t.c.value == value)))
     ids = query.with_only_columns(runs_t.c.run_uuid).scalar_subquery()
     with backend.engine.connect() as conn:
-        base = conn.execute(query).all()
-        run_tags: dict[str, dict[str, str]] = {}
-        for rid, key, value in conn.execute(select(tags_t.c.run_uuid, tags_t.c.key, tags_t.c.value).where(
-                tags_t.c.run_uuid.in_(ids), or_(tags_t.c.key.like("nnlab.%"), tags_t.c.key == "mlflow.parentRunId"))):
-            run_tags.setdefault(rid, {})[key] = value
-        run_params: dict[str, dict[str, str]] = {}
-        for rid, key, value in conn.execute(select(params_t.c.run_uuid, params_t.c.key, params_t.c.value).where(
-                params_t.c.run_uuid.in_(ids))):
-            run_params.setdefault(rid, {})[key] = value
-        run_metrics: dict[str, dict[str, float]] = {}
-        for rid, key, value, is_nan in conn.execute(select(
+        return _table(
+            conn.execute(query).all(),
+            conn.execute(select(tags_t.c.run_uuid, tags_t.c.key, tags_t.c.value).where(
+                tags_t.c.run_uuid.in_(ids), or_(tags_t.c.key.like("nnlab.%"), tags_t.c.key == "mlflow.parentRunId"))),
+            ((rid, key, math.nan if is_nan else value) for rid, key, value, is_nan in conn.execute(select(
                 metrics_t.c.run_uuid, metrics_t.c.key, metrics_t.c.value, metrics_t.c.is_nan).where(
-                metrics_t.c.run_uuid.in_(ids))):
-            run_metrics.setdefault(rid, {})[key] = float("nan") if is_nan else float(value)
-    base = sorted(base, key=lambda row: (-(row[3] or 0), row[0]))  # newest first, as search_runs
-    return [_record(rid, name, str(status), start, end, run_tags.get(rid, {}), run_params.get(rid, {}),
-                    run_metrics.get(rid, {}), experiment) for rid, name, status, start, end in base]
+                metrics_t.c.run_uuid.in_(ids)))),
+            conn.execute(select(params_t.c.run_uuid, params_t.c.key, params_t.c.value).where(
+                params_t.c.run_uuid.in_(ids))),
+            experiment)
 
 
 def _reason(exc: BaseException) -> str:

@@ -32,10 +32,10 @@ def test_bulk_read_equals_mlflow_search(lab: Path, tracker: Any) -> None:
     assert reader.db is not None  # the embedded store is read with sqlite3
     fast = reader.search("lab", {"mlflow.parentRunId": parent})
     exp_id = reader.experiments()["lab"].experiment_id
-    from analysis._runs import _frame, _sql_records
+    from analysis._runs import _sql_frame
 
-    slow = _frame(reader._api_records(exp_id, {"mlflow.parentRunId": parent}, "lab"))
-    core = _frame(_sql_records(reader._sql_backend(), exp_id, {"mlflow.parentRunId": parent}, "lab"))
+    slow = reader._api_frame(exp_id, {"mlflow.parentRunId": parent}, "lab")
+    core = _sql_frame(reader._sql_backend(), exp_id, {"mlflow.parentRunId": parent}, "lab")
     assert len(fast) == 4 * 4
     assert sorted(fast.columns) == sorted(slow.columns) == sorted(core.columns)
     cols = sorted(fast.columns)
