@@ -92,8 +92,8 @@ def spans_decades(values: Iterable[Any], decades: float = 1.0) -> bool:
     import numpy as np
 
     seq = values if isinstance(values, (list, tuple, np.ndarray)) else list(values)
-    arr = np.asarray(seq) if isinstance(seq, np.ndarray) or not any(isinstance(v, (bool, np.bool_)) for v in seq) \
-        else np.asarray(seq, dtype=object)
+    flags = not isinstance(seq, np.ndarray) and any(isinstance(v, (bool, np.bool_)) for v in seq)
+    arr = np.asarray(seq, dtype=object if flags else None)  # flags are not numbers, even beside ints
     if arr.dtype.kind in "iuf" and arr.ndim == 1:  # plain numbers (thousands of runs): no Python loop
         nums = arr[np.isfinite(arr)].astype(float).tolist()
     else:  # None, text or flags among them: value by value
