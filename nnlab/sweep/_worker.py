@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m nnlab.sweep._worker [JOB_JSON]``: without an argument the job comes on stdin, so
     the heavy imports happen while the coordinator is still preparing the sweep."""
     argv = sys.argv[1:] if argv is None else argv
-    from nnlab.train._env import configure_environment, keras
+    from nnlab.train._env import configure_environment, freeze_imported, keras
 
     configure_environment()
     stop = Stop()
@@ -572,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     if not text.strip() or stop.requested:
         return EXIT_DONE  # the coordinator did not need this worker (or is gone)
     job = WorkerJob.from_json(text)
+    freeze_imported()  # MLflow's and Optuna's modules too, not only TensorFlow's
     if job.log:
         _redirect_output(job.log, job.worker)
     try:
