@@ -130,6 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def entry() -> None:
+    """The console script: ``main``, then an exit that skips the interpreter's last full garbage
+    collection. At exit Python collects once more over every object still alive - with MLflow,
+    Optuna and TensorFlow imported, 0.8-1 s spent freeing a process that is about to end. Freezing
+    them first leaves that collection nothing to scan; atexit hooks, flushes and the closing of files
+    still run, unlike with ``os._exit``."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 # ------------------------------------------------------------------------------------------------
 # commands
 
@@ -222,4 +235,4 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
