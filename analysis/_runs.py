@@ -146,10 +146,7 @@ def _table(base: Iterable[Sequence[Any]], tags: Iterable[Sequence[Any]], metrics
         columns[key if key not in columns else f"metric:{key}"] = values
     for key, values in fill(params, math.nan, parse_param).items():
         columns[PARAM + key] = values
-    frame = pd.DataFrame(columns)
-    for col in ("trial", "seed_index"):
-        frame[col] = frame[col].astype("Int64")
-    return frame
+    return _typed(pd.DataFrame(columns))
 
 
 def runs_frame(runs: Iterable[Any], experiment: str = "") -> pd.DataFrame:
@@ -163,7 +160,11 @@ def runs_frame(runs: Iterable[Any], experiment: str = "") -> pd.DataFrame:
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=list(META_COLUMNS))
+    return _typed(pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=list(META_COLUMNS)))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trial and seed numbers as nullable integers (a run outside a sweep has neither)."""
     for col in ("trial", "seed_index"):
         frame[col] = frame[col].astype("Int64")
     return frame

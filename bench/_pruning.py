@@ -8,7 +8,8 @@ epoch, stop at the first ``should_prune``), which costs no training. The figures
 relative to no pruning, and how much worse the best completed trial is than the best of all.
 
 Settings replayed: nnlab's median default (``nnlab.sweep._pruners.warmup``), the previous one
-(3 completed trials) and the earlier one (5 trials, a third of the epochs), other warm-ups, the 25th-percentile pruner and successive halving.
+(3 completed trials) and the earlier one (5 trials, a third of the epochs), other warm-ups, the
+25th-percentile pruner and successive halving.
 """
 
 from __future__ import annotations
