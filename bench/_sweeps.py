@@ -198,7 +198,7 @@ def measure_sweeps(ctx: Ctx) -> None:
         ctx.rows.append(Row("5b", "best val_loss (best epoch of the best trial, Keras Tuner's score): nnlab vs "
                                   "Keras Tuner, median over rounds", ours, f"{ours:.4f} vs {theirs:.4f}", "no worse",
                             ours <= theirs,
-                            f"round r: both searches and all their trainings seeded r; per round (nnlab, Keras Tuner): "
+                            "round r: both searches and all their trainings seeded r; per round (nnlab, Keras Tuner): "
                             + ", ".join(f"({n:.4f}, {k:.4f})" for n, k in pairs)
                             + f"; nnlab no worse in {wins} of {len(pairs)}"))
     script = per_round(lambda n, o: n["seconds"] / o["seconds"], "w2_median", "optuna_script")
