@@ -1,9 +1,11 @@
 """``nnlab sweep``: check everything, open the stores, then launch, watch and recycle workers.
 
 The coordinator never trains and never imports TensorFlow. It validates the spec and every cell,
-starts the worker processes at once (TensorFlow is not fork-safe, so each is a fresh
-``python -m nnlab.sweep._worker``; they import TensorFlow while the coordinator goes on) and has the
-first one run the preflight — the first cell's data and model — before any store is written. Then it
+starts the worker processes at once and has the first one run the preflight — the first cell's
+data and model — before any store is written. On the CPU the workers are forked from a fork server
+that imports TensorFlow, Keras, MLflow and Optuna once (``nnlab.sweep._forks``; it never starts
+TensorFlow's runtime, which is not fork-safe); with GPUs, or ``NNLAB_WORKER_START=spawn``, each is a
+fresh ``python -m nnlab.sweep._worker``. Either way they import while the coordinator goes on. Then it
 connects to both stores, creates or resumes the sweep's studies and parent run, and hands the
 workers their job. It polls the Optuna storage for progress, re-queues the slots of workers that
 died, replaces workers that finished their ``--recycle`` quota, forwards Ctrl-C, and closes the
@@ -19,11 +21,15 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from nnlab.errors import FatalError, SpecError, StoreFailed
+
+if TYPE_CHECKING:
+    from nnlab.sweep._forks import ForkedProc, ForkServer
 
 POLL_S = 1.0
 RECONCILE_EVERY_S = 10.0
@@ -81,7 +87,7 @@ def threads_per_worker(workers: int) -> int:
 @dataclass
 class _Proc:
     index: int
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | ForkedProc
     early: IO[bytes]  # what it printed before it had a job (an unlinked temporary file: nothing to clean up)
     log_path: Path | None = None  # the worker's log, once it has a job
     released: bool = False
@@ -124,6 +130,7 @@ class WorkerPool:
         self.log_dir = log_dir
         self.env = env
         self.procs: dict[int, _Proc] = {}
+        self.forks: ForkServer | None = None
 
     def worker_env(self, index: int) -> dict[str, str]:
         """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n."""
@@ -144,10 +151,22 @@ class WorkerPool:
         fd, scratch = tempfile.mkstemp(prefix=f"nnlab-worker{index}-", suffix=".log")
         early = open(scratch, "rb")  # noqa: SIM115 - closed when the worker is reaped
         os.unlink(scratch)  # readable through the open descriptors only: never left behind
+        popen: subprocess.Popen[bytes] | ForkedProc
         try:
-            popen = subprocess.Popen([sys.executable, "-m", "nnlab.sweep._worker"], env=env, stdin=subprocess.PIPE,
-                                     stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
-                                     pass_fds=(pipe[1],) if pipe is not None else ())
+            if self.forks is not None and self.forks.alive:
+                stdin = os.pipe()
+                try:
+                    popen = self.forks.fork(env, stdin[0], fd, pipe[1] if pipe is not None else None)
+                except BaseException:
+                    os.close(stdin[1])
+                    raise
+                finally:
+                    os.close(stdin[0])
+                popen.stdin = os.fdopen(stdin[1], "wb")
+            else:
+                popen = subprocess.Popen([sys.executable, "-m", "nnlab.sweep._worker"], env=env,
+                                         stdin=subprocess.PIPE, stdout=fd, stderr=subprocess.STDOUT,
+                                         start_new_session=True, pass_fds=(pipe[1],) if pipe is not None else ())
         finally:
             os.close(fd)
             if pipe is not None:
@@ -157,8 +176,22 @@ class WorkerPool:
         return proc
 
     def prestart(self) -> None:
+        """Start the fork server (CPU sweeps, unless ``NNLAB_WORKER_START=spawn``) and every worker."""
+        if not self.gpus and os.environ.get("NNLAB_WORKER_START", "fork") != "spawn" and self.forks is None:
+            import tempfile
+
+            from nnlab.sweep._forks import ForkServer
+
+            with tempfile.TemporaryFile() as output:  # its own errors, if any, go nowhere that lasts
+                self.forks = ForkServer(self.worker_env(0), output.fileno())
         for index in range(self.size):
             self._spawn(index, reply=index == 0)
+
+    def shutdown(self) -> None:
+        """Stop the fork server (the workers are gone or on their own by now)."""
+        if self.forks is not None:
+            self.forks.close()
+            self.forks = None
 
     def preflight(self, request: dict[str, Any]) -> None:
         """Worker 0 (TensorFlow already imported there) loads the first cell's data and builds its model,
@@ -318,6 +351,11 @@ def _tracker(store: Any, attempts: int = 3) -> Any:
 
 
 def run_sweep(opts: SweepOptions) -> int:
+    with ExitStack() as cleanup:  # the fork server stops however the sweep ends
+        return _run_sweep(opts, cleanup)
+
+
+def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
     from rich.console import Console
 
     from nnlab.spec import Spec
@@ -340,6 +378,7 @@ def run_sweep(opts: SweepOptions) -> int:
     size = max(1, min(resolve_workers(opts.workers, spec.sweep.workers, gpus), plan.total_runs))
     safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in plan.sweep_id)
     pool = WorkerPool(size=size, gpus=gpus, log_dir=store.root / "logs", log_name=safe, env=dict(os.environ))
+    cleanup.callback(pool.shutdown)
     # fail fast, before the preflight, on an unreachable storage or a changed spec (both read only)
     probe(target)
     storage = open_existing_journal(target)

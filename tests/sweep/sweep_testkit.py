@@ -44,8 +44,9 @@ def cli_env(store: Path) -> dict[str, str]:
     return env
 
 
-def nnlab(args: list[str], store: Path, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, env=cli_env(store), text=True,
+def nnlab(args: list[str], store: Path, cwd: Path, timeout: float = 240,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, env=env or cli_env(store), text=True,
                           capture_output=True, timeout=timeout)
 
 
