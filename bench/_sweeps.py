@@ -4,9 +4,14 @@ One rotation holds every sweep-sized variant, so all of them see the same machin
 
 - ``nnlab sweep bench/specs/digits_search.yaml`` with 1 worker and with 2, pruning off (goal 3:
   the same trials and epochs, so the wall-time ratio is the throughput ratio),
+- with 2 workers started as fresh interpreters (``NNLAB_WORKER_START=spawn``) instead of forked,
+  pruning off (the fork server lever),
 - with 2 workers and median pruning, the spec as written (goals 4 and 5),
 - Keras Tuner's RandomSearch (goal 5's baseline) and a hand-written Optuna + MLflow script (the
   issue's second reference), on the same splits (exported from nnlab's loader to an .npz).
+
+Before them, goal 3's ceiling (``bench._ceiling``): two bare Keras processes against one; after
+them, a short sweep with ``--recycle 1`` forked and spawned (what a recycled worker costs).
 
 Epochs and objectives are read back from the store's SQLite file with the standard library.
 """
@@ -22,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._ceiling import measure_ceiling
 from bench._harness import (
     BASELINES,
     SPECS,
@@ -87,7 +93,9 @@ def tune_runs(db: Path) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str]) -> Any:
+def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str], start: str = "fork",
+           extra: tuple[str, ...] = ()) -> Any:
+    """``start``: how the workers start (``NNLAB_WORKER_START``); ``extra``: more command-line flags."""
     rounds = itertools.count()  # round r runs with train.seed=r: every variant of a round, the same trials
 
     def run() -> dict[str, Any]:
@@ -98,8 +106,8 @@ def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str])
         began = time.time()
         seconds, _ = run_timed([NNLAB, "sweep", str(SEARCH_SPEC), *overrides, f"sweep.pruner={pruner}",
                                 f"train.seed={seed}",
-                                "--workers", str(workers), "--progress", "lines"],
-                               env=bench_env(NNLAB_STORE=str(store)), cwd=store,
+                                "--workers", str(workers), "--progress", "lines", *extra],
+                               env=bench_env(NNLAB_STORE=str(store), NNLAB_WORKER_START=start), cwd=store,
                                log_to=ctx.work / "logs" / f"sweep-{name}.log")
         runs = tune_runs(store / "mlflow.db")
         done = [r for r in runs if r["status"] == "completed" and r["val_loss"] is not None]
@@ -139,9 +147,11 @@ def measure_sweeps(ctx: Ctx) -> None:
     repeats = min(ctx.repeats, 3)
     data = ctx.work / "digits_split.npz"
     run_child("bench._sweeps", "export", {"path": str(data)})
+    ceiling = measure_ceiling(ctx, str(data), 2 if ctx.quick else 4, epochs)
     variants: dict[str, Any] = {
         "w1_off": _sweep(ctx, "w1_off", 1, "none", overrides),
         "w2_off": _sweep(ctx, "w2_off", 2, "none", overrides),
+        "w2_off_spawn": _sweep(ctx, "w2_off_spawn", 2, "none", overrides, start="spawn"),
         "w2_median": _sweep(ctx, "w2_median", 2, "median", overrides),
     }
     have_kt = ensure_keras_tuner(ctx)
@@ -169,7 +179,20 @@ def measure_sweeps(ctx: Ctx) -> None:
                         f"{median([r['seconds'] for r in s['w2_off']]):.1f} s; steady state (first run start to last "
                         f"run end) {steady:.2f}x; start-up before the first run: 1 worker "
                         f"{median([r['startup_seconds'] for r in s['w1_off']]):.1f} s, 2 workers "
-                        f"{median([r['startup_seconds'] for r in s['w2_off']]):.1f} s"))
+                        f"{median([r['startup_seconds'] for r in s['w2_off']]):.1f} s; this machine's ceiling "
+                        f"{ceiling['ratio']:.2f}x (row 3b)"))
+    ctx.rows.append(Row("3b", "reference: two bare Keras processes side by side / one, training throughput, 2 cores",
+                        ceiling["ratio"], f"{ceiling['ratio']:.2f}x", "(ceiling of goal 3)", None,
+                        f"the same fits with nothing else to do: {2 if ctx.quick else 4} MLPs x {epochs} epochs per "
+                        f"process after a warm-up, started together; one process (2 threads) "
+                        f"{ceiling['one']:.1f} s, two (1 thread each) {ceiling['two']:.1f} s; 2 x one / two, median "
+                        f"of {min(ctx.repeats, 3)}"))
+    forked = per_round(lambda spawn, fork: spawn["seconds"] / fork["seconds"], "w2_off_spawn", "w2_off")
+    ctx.levers.append(Lever("workers forked from a server that imported TensorFlow, MLflow and Optuna once, vs fresh "
+                            "interpreters", "2-worker sweep, spawn / fork", f"{forked:.2f}x", "kept",
+                            f"start-up before the first run: fork "
+                            f"{median([r['startup_seconds'] for r in s['w2_off']]):.1f} s, spawn "
+                            f"{median([r['startup_seconds'] for r in s['w2_off_spawn']]):.1f} s"))
     epochs_ratio = per_round(lambda on, off: on["epochs"] / off["epochs"], "w2_median", "w2_off")
     objective = per_round(lambda on, off: (on["best_final"] - off["best_final"]) / off["best_final"], "w2_median",
                           "w2_off")
@@ -208,8 +231,23 @@ def measure_sweeps(ctx: Ctx) -> None:
                         f"{median([r['best_val_loss'] for r in s['optuna_script']]):.4f}; one process, 2 threads"))
     ctx.levers.append(Lever("worker processes (one per core, threads split)", "1 worker x 2 threads / 2 x 1",
                             f"{speedup:.2f}x", "kept", "see goal 3"))
+    _recycling(ctx)
     ctx.levers.append(Lever("median pruning with nnlab's warm-up", "epochs on / off", f"{epochs_ratio:.2f}x",
                             "kept; a shorter warm-up is a sweep lever (see docs/performance.md)", ""))
+
+
+def _recycling(ctx: Ctx) -> None:
+    """Workers replaced after every run (``--recycle 1``): what a recycled worker's start costs."""
+    trials = 4 if ctx.quick else 8
+    overrides = [f"sweep.trials={trials}", "train.epochs=3"]
+    variants = {start: _sweep(ctx, f"recycle_{start}", 2, "none", overrides, start=start, extra=("--recycle", "1"))
+                for start in ("fork", "spawn")}
+    s = alternate(variants, min(ctx.repeats, 3), log=ctx.log)
+    ratio = median([sp["seconds"] / fo["seconds"] for fo, sp in zip(s["fork"], s["spawn"], strict=False)])
+    ctx.levers.append(Lever("recycled workers forked instead of spawned", f"{trials} runs x 3 epochs, 2 workers, "
+                            "--recycle 1, spawn / fork", f"{ratio:.2f}x", "kept",
+                            f"fork {median([r['seconds'] for r in s['fork']]):.1f} s, spawn "
+                            f"{median([r['seconds'] for r in s['spawn']]):.1f} s (a new worker for every run)"))
 
 
 def main(argv: list[str]) -> int:
