@@ -72,12 +72,15 @@ class _Server:
             self.fds = self.fds[count:]
 
     def fork_pending(self, *, early_only: bool = False) -> None:
-        keep = []
-        for request, fds in self.pending:
+        """Fork a child for each pending request (only the preflight's with ``early_only``)."""
+        index = 0
+        while index < len(self.pending):
+            request, fds = self.pending[index]
             if early_only and not request.get("early"):
-                keep.append((request, fds))
+                index += 1
                 continue
-            others = [fd for _, held in self.pending if held is not fds for fd in held]
+            del self.pending[index]
+            others = [fd for _, held in self.pending for fd in held] + self.fds  # not the child's to keep
             pid = os.fork()
             if pid == 0:
                 _child(request, fds, [self.sock.fileno(), *others])
@@ -85,7 +88,6 @@ class _Server:
                 os.close(fd)
             self.children.add(pid)
             self.send({"id": request["id"], "pid": pid})
-        self.pending = keep
 
     def reap(self) -> None:
         for pid in list(self.children):
