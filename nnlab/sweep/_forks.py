@@ -33,6 +33,8 @@ import sys
 import time
 from typing import IO, Any
 
+from nnlab.tracking._mlflow import process_alive
+
 MAX_FDS = 3
 TICK_S = 0.05
 
@@ -297,7 +299,8 @@ class ForkedProc:
     def poll(self) -> int | None:
         if self.returncode is None:
             self.server.pump()
-        if self.returncode is None and self.server.gone and self._pid is not None and not _exists(self._pid):
+        if (self.returncode is None and self.server.gone and self._pid is not None
+                and not process_alive(self._pid, "")):
             self.returncode = 1
         return self.returncode
 
@@ -324,16 +327,6 @@ class ForkedProc:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 if __name__ == "__main__":
