@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -45,6 +46,28 @@ def _silenced_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+# Keras imports these at its own import when they are installed - scikit-learn for its estimator
+# wrappers, pandas to take data frames as input, pyplot for an image gallery - and nnlab uses none of
+# those parts. Together they were ~2 s of the ~3 s that ``import keras`` takes after TensorFlow.
+KERAS_OPTIONAL = ("sklearn", "pandas", "matplotlib")
+
+
+@contextmanager
+def _hidden(names: tuple[str, ...]) -> Iterator[None]:
+    """Make ``import name`` fail with ImportError for the duration, as if the package were missing
+    (Keras then leaves out what needs it); afterwards each imports normally again, when asked for.
+    A package already imported stays as it is."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # Python's marker for "cannot be imported"
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 @lru_cache(maxsize=1)
 def keras() -> Any:
     """Import and return keras (first call ~4 s: it imports TensorFlow)."""
@@ -53,8 +76,8 @@ def keras() -> Any:
     import warnings
 
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-    with _silenced_stderr():  # TensorFlow's C++ start-up notes bypass its own log level
-        import tensorflow as tf
+    with _silenced_stderr(), _hidden(KERAS_OPTIONAL):  # stderr: TensorFlow's C++ start-up notes
+        import tensorflow as tf  # bypass its own log level
 
     tf.get_logger().setLevel(logging.ERROR)
     threads = _env_threads()
@@ -64,7 +87,8 @@ def keras() -> Any:
             tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
         except RuntimeError:
             pass  # already initialized; the environment variables applied
-    import keras as _keras
+    with _hidden(KERAS_OPTIONAL):
+        import keras as _keras
 
     freeze_imported()
     return _keras
