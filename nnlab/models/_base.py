@@ -8,7 +8,8 @@ units for regression).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,26 +48,42 @@ def output_units(info: DataInfo) -> int:
     return int(info.n_outputs)
 
 
-def build_model(cfg: Any, info: DataInfo, *, augment: Sequence[str] = (), seed: int = 0) -> Any:
+def build_model(cfg: Any, info: DataInfo, *, augment: Sequence[str] = (), seed: int = 0,
+                precision: str = "float32") -> Any:
     """Build the uncompiled ``keras.Model`` that ``cfg`` (a validated ``model`` section) describes.
 
     Weights depend only on ``seed``: each initializer has its own seed derived from it and
-    from its layer's name, whatever Keras' global seed is.
+    from its layer's name, whatever Keras' global seed is. ``precision`` is a Keras dtype policy
+    (``train.precision``): under a mixed one the hidden layers compute in float16 or bfloat16 and
+    keep float32 weights, and the head stays float32, so logits and losses keep their range.
     """
     augment = list(augment)
     _check(cfg, info, augment)
     ctx = BuildContext(cfg, info, seed)
     keras = ctx.keras
 
-    inputs = keras.Input(shape=tuple(info.input_shape), name="input")
-    x = inputs
-    if info.kind == "image":
-        x = as_image(ctx, x)
-        for layer in augmentation_layers(ctx, augment):
-            x = layer(x)
-    features = FAMILIES.get(cfg.family)(ctx, x)
-    outputs = ctx.dense(output_units(info), "head")(features)
+    with _dtype_policy(keras, precision):
+        inputs = keras.Input(shape=tuple(info.input_shape), name="input")
+        x = inputs
+        if info.kind == "image":
+            x = as_image(ctx, x)
+            for layer in augmentation_layers(ctx, augment):
+                x = layer(x)
+        features = FAMILIES.get(cfg.family)(ctx, x)
+    outputs = ctx.dense(output_units(info), "head")(features)  # float32, the policy restored
     return keras.Model(inputs, outputs, name=f"nnlab_{cfg.family}")
+
+
+@contextmanager
+def _dtype_policy(keras: Any, name: str) -> Iterator[None]:
+    """Keras's global dtype policy set to ``name`` while layers are made (each keeps the one it was
+    made under), then put back: a sweep worker builds many models in one process."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def count_params(cfg: Any, info: DataInfo, *, trainable_only: bool = False) -> int:

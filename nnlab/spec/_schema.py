@@ -191,6 +191,11 @@ class PretrainSpec(Section):
     freeze: bool = False  # freeze the pretrained body while fine-tuning
 
 
+# train keys added after stores existed, left out of ``Spec.spec_hash`` at their default so that a sweep
+# started before them still resumes: (key, default)
+_HASH_DEFAULTS_LEFT_OUT = (("precision", "float32"), ("jit_compile", "auto"))
+
+
 class TrainSpec(Section):
     optimizer: str = "adam"
     learning_rate: Annotated[float, Field(gt=0.0, le=1000.0)] = 1e-3
@@ -204,6 +209,8 @@ class TrainSpec(Section):
     restore_best: bool = True
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    jit_compile: bool | Literal["auto"] = "auto"
     diagnostics: bool = True
     pretrain: PretrainSpec | None = None
 
@@ -455,6 +462,9 @@ class Spec(Section):
         import json
 
         data = self.model_dump(mode="json", include={"data", "model", "train", "sweep"})
+        for key, default in _HASH_DEFAULTS_LEFT_OUT:  # keys added later: specs that leave them
+            if data["train"].get(key) == default:  # at their default keep the hash they had before
+                data["train"].pop(key)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

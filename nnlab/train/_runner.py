@@ -70,7 +70,8 @@ def prepare(spec: Spec) -> Prepared:
         data = load_dataset(spec.data)
         pretrain_data = load_dataset(_pretrain_cfg(spec)) if spec.train.pretrain is not None else None
         k.utils.set_random_seed(spec.train.seed)
-        model = build_model(spec.model, data.info, augment=list(spec.data.augment), seed=spec.train.seed)
+        model = build_model(spec.model, data.info, augment=list(spec.data.augment), seed=spec.train.seed,
+                            precision=spec.train.precision)
     except SpecError as exc:
         raise spec.locate(exc) from None
     return Prepared(spec=spec, data=data, model=model, pretrain_data=pretrain_data)
@@ -110,8 +111,14 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
     batch = min(spec.train.batch_size, n)
     steps = math.ceil(n / batch)
     loss, metrics = _loss_and_metrics(data.info.task)
-    model.compile(optimizer=build_optimizer(spec.train, steps, lr), loss=loss, metrics=metrics,
-                  steps_per_execution=_steps_per_execution(spec, steps), jit_compile=False)
+    optimizer = build_optimizer(spec.train, steps, lr)
+    if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
+        from nnlab.train._env import keras
+
+        optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  steps_per_execution=_steps_per_execution(spec, steps),
+                  jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
     train, val = _pipelines(data, batch, spec.train.seed)
     with releasing_traced_gradients():  # else every fit of a new model leaks its traced graph (~5 MiB)
         model.fit(train, epochs=epochs, verbose=0, validation_data=val, callbacks=callbacks)
@@ -189,7 +196,7 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
         pre = spec.train.pretrain
         if pre is not None and pre.epochs > 0 and prepared.pretrain_data is not None:
             pre_model = build_model(spec.model, prepared.pretrain_data.info, augment=list(spec.data.augment),
-                                    seed=spec.train.seed)
+                                    seed=spec.train.seed, precision=spec.train.precision)
             pre_rec = cb.Recorder(None, [])
             _fit(prepared, pre_model, prepared.pretrain_data, pre.epochs, pre.learning_rate, [pre_rec])
             moved = _transfer_weights(pre_model, model, pre.freeze)

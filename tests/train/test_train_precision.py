@@ -1,0 +1,94 @@
+"""train.precision (Keras dtype policies) and train.jit_compile (XLA) as a run uses them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nnlab.spec import Spec, SpecError
+from nnlab.train import execute, prepare
+from nnlab.train._env import keras
+
+pytestmark = pytest.mark.xdist_group("train")
+
+BASE = """
+name: precision
+data: {dataset: digits_flat, train_size: 300}
+model: {family: mlp, depth: 2, width: 16, normalization: batch}
+train: {epochs: 3, diagnostics: true}
+"""
+
+
+def _run(write_spec, text, *overrides):
+    spec = Spec.from_yaml(write_spec(text), list(overrides))
+    prepared = prepare(spec)
+    return prepared.model, execute(prepared, None, figures=False)
+
+
+@pytest.mark.parametrize(("policy", "compute"), [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_trains_hidden_layers_low_and_the_head_in_float32(write_spec, policy, compute):
+    model, result = _run(write_spec, BASE, f"train.precision={policy}")
+    assert result.status == "completed" and math.isfinite(result.metrics["val_loss"])
+    assert result.metrics["val_loss"] < result.history["val_loss"][0] or result.metrics["val_accuracy"] > 0.3
+    hidden = [layer for layer in model.layers if layer.weights and layer.name != "head"]
+    assert hidden and all(layer.compute_dtype == compute for layer in hidden)
+    assert all(w.dtype == "float32" for layer in hidden for w in layer.weights)  # float32 weights kept
+    head = model.get_layer("head")
+    assert head.compute_dtype == "float32" and model.outputs[0].dtype == "float32"
+    scaled = type(model.optimizer).__name__ == "LossScaleOptimizer"
+    assert scaled == (policy == "mixed_float16")  # loss scaling only where float16 can underflow
+    assert keras().config.dtype_policy().name == "float32"  # the global policy put back for later models
+
+
+def test_precision_applies_to_images_with_augmentation_and_convolutions(write_spec):
+    text = """
+    name: cnn
+    data: {dataset: digits, train_size: 200, augment: [flip, noise]}
+    model: {family: cnn, depth: 2, width: 8}
+    train: {epochs: 1, precision: mixed_bfloat16}
+    """
+    model, result = _run(write_spec, text)
+    assert result.status == "completed" and math.isfinite(result.metrics["val_loss"])
+    convs = [layer for layer in model.layers if "conv" in type(layer).__name__.lower()]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+
+
+def test_jit_compile_auto_is_off_on_the_cpu_and_can_be_asked_for(write_spec):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("auto turns XLA on where a GPU is visible")
+    model, result = _run(write_spec, BASE, "train.epochs=1")
+    assert model.jit_compile is False and result.status == "completed"
+    model, result = _run(write_spec, BASE, "train.epochs=1", "train.jit_compile=true")
+    assert model.jit_compile is True and result.status == "completed"
+    assert math.isfinite(result.metrics["val_loss"])
+
+
+def test_the_keys_are_params_and_change_the_hash_only_when_used(write_spec):
+    spec = Spec.from_yaml(write_spec(BASE), [])
+    params = spec.flat_params()
+    assert params["train.precision"] == "float32" and params["train.jit_compile"] == "auto"
+    # the hash this spec had before the two keys existed: a sweep started then still resumes
+    before = """
+    name: demo
+    data: {dataset: digits_flat, train_size: 0.5}
+    model: {family: mlp, depth: 2, width: 16}
+    train: {epochs: 2}
+    """
+    assert Spec.from_yaml(write_spec(before, "before.yaml"), []).spec_hash() == "a0e5968bb5e87ec3"
+    explicit = Spec.from_yaml(write_spec(BASE), ["train.precision=float32", "train.jit_compile=auto"])
+    assert explicit.spec_hash() == spec.spec_hash()
+    hashes = {Spec.from_yaml(write_spec(BASE), [o]).spec_hash()
+              for o in ("train.precision=mixed_float16", "train.jit_compile=true", "train.jit_compile=false")}
+    assert len(hashes) == 3 and spec.spec_hash() not in hashes
+
+
+def test_an_unknown_precision_is_a_located_error(write_spec):
+    path = write_spec(BASE.replace("diagnostics: true", "diagnostics: true, precision: half"))
+    with pytest.raises(SpecError) as info:
+        Spec.from_yaml(path, [])
+    message = str(info.value)
+    assert message.startswith(f"{path}:4: ") and "train.precision" in message
+    assert "mixed_float16" in message and "\n" not in message
