@@ -4,8 +4,8 @@ Goal 1 alternates, in one process, the bench job in bare Keras (as a user writes
 defaults, data already in memory) and the same job through nnlab (``prepare`` + ``execute``:
 build, fit with diagnostics, track to a fresh SQLite store, evaluate, artifacts and figure).
 The levers run in the same rotation: nnlab with ``steps_per_execution`` 1, without diagnostics,
-without the figure; bare Keras with ``steps_per_execution`` 32, with XLA, and fed nnlab's tf.data
-pipelines instead of NumPy arrays.
+without the figure, with each mixed precision and with XLA; bare Keras with ``steps_per_execution``
+32, with XLA, and fed nnlab's tf.data pipelines instead of NumPy arrays.
 
 Goal 6 alternates one tune-like trial (no figure) with ways of logging its epochs: none, nnlab's
 background writer (the default), one synchronous write per epoch, one write per value; and, in a
@@ -117,6 +117,9 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
             "keras_spe32": lambda: _bare_keras(keras, data, epochs, spe=32),
             "keras_tfdata": lambda: _bare_keras(keras, data, epochs, tfdata=True),
             "keras_xla": lambda: _bare_keras(keras, data, epochs, jit=True),
+            "nnlab_bf16": nnlab(spec.with_values({"train.precision": "mixed_bfloat16"})),
+            "nnlab_fp16": nnlab(spec.with_values({"train.precision": "mixed_float16"})),
+            "nnlab_xla": nnlab(spec.with_values({"train.jit_compile": True})),
         })
     for fn in variants.values():  # warm-up: first traces, lazy imports, the experiment's creation
         _timed(fn, keras)
@@ -124,6 +127,9 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     samples["data_cold"] = [cold_data() for _ in range(repeats)]
     samples["data_cached"] = [warm_data() for _ in range(repeats)]
+    from nnlab.train._env import device_description
+
+    samples["device"] = [device_description()]
     return samples
 
 
@@ -245,6 +251,14 @@ def measure_overhead(ctx: Ctx, epochs: int, levers: bool = True) -> None:
     ctx.levers.append(Lever("XLA (jit_compile=True) on CPU", "bare Keras with XLA / without", f"{xla:.2f}x",
                             "not used on CPU (jit_compile=False)" if xla > 0.97 else "pays: consider it",
                             "compile time is paid again by every new model, i.e. every trial"))
+    device = s["device"][0]
+    for name, key, value in (("nnlab_bf16", "train.precision", "mixed_bfloat16"),
+                             ("nnlab_fp16", "train.precision", "mixed_float16"),
+                             ("nnlab_xla", "train.jit_compile", "true")):
+        figure = paired_ratio(s, name, "nnlab")
+        ctx.levers.append(Lever(f"{key}: {value} (option)", f"nnlab with it / without, on {device}",
+                                f"{figure:.2f}x", "pays here" if figure < 0.97 else "does not pay here (off by default)",
+                                "a spec option for accelerators; this job is a tiny MLP"))
     cold, cached = median(s["data_cold"]), median(s["data_cached"])
     ctx.levers.append(Lever("data loaded once per process (cache)", "load_dataset cold / cached",
                             f"{cold * 1000:.0f} ms / {cached * 1000:.2f} ms",
