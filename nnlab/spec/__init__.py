@@ -16,10 +16,12 @@ from nnlab.spec._schema import (
     TuneChoices,
     TuneRange,
     higher_is_better,
+    without_late_defaults,
 )
 
 __all__ = [
     "BoundExpect", "Cell", "expand", "format_value",
     "CompareExpect", "DataSpec", "ModelSpec", "PretrainSpec", "Spec", "SpecError", "SweepSpec", "TrainSpec",
     "TrendExpect", "TuneChoices", "TuneRange", "available_studies", "higher_is_better", "resolve_spec_path",
+    "without_late_defaults",
 ]

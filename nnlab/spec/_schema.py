@@ -191,9 +191,16 @@ class PretrainSpec(Section):
     freeze: bool = False  # freeze the pretrained body while fine-tuning
 
 
-# train keys added after stores existed, left out of ``Spec.spec_hash`` at their default so that a sweep
-# started before them still resumes: (key, default)
-_HASH_DEFAULTS_LEFT_OUT = (("precision", "float32"), ("jit_compile", "auto"))
+# Keys added after stores existed, with their defaults. At the default they are left out of what
+# identifies a spec or a sweep (``Spec.spec_hash``, a sweep's structure, from which its sampler seeds
+# derive), so that a sweep started before them resumes, and draws the same trials, unchanged.
+LATE_DEFAULTS: dict[str, Any] = {"train.precision": "float32", "train.jit_compile": "auto"}
+
+
+def without_late_defaults(flat: dict[str, Any]) -> dict[str, Any]:
+    """``flat`` (dotted keys) less the keys of ``LATE_DEFAULTS`` that hold their default."""
+    return {key: value for key, value in flat.items()
+            if not (key in LATE_DEFAULTS and value == LATE_DEFAULTS[key])}
 
 
 class TrainSpec(Section):
@@ -462,9 +469,9 @@ class Spec(Section):
         import json
 
         data = self.model_dump(mode="json", include={"data", "model", "train", "sweep"})
-        for key, default in _HASH_DEFAULTS_LEFT_OUT:  # keys added later: specs that leave them
-            if data["train"].get(key) == default:  # at their default keep the hash they had before
-                data["train"].pop(key)
+        for dotted in set(LATE_DEFAULTS) - set(without_late_defaults(self.flat_params())):
+            section, key = dotted.split(".", 1)
+            data[section].pop(key)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

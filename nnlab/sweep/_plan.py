@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nnlab.errors import SpecError
-from nnlab.spec import Spec
+from nnlab.spec import Spec, without_late_defaults
 from nnlab.sweep._cells import Cell, make_cells, swept_keys
 from nnlab.sweep._pruners import PRUNERS
 from nnlab.sweep._samplers import check_sampler
@@ -126,7 +126,7 @@ def build_plan(spec: Spec, profile: str | None = None) -> Plan:
 def structure_of(spec: Spec) -> dict[str, Any]:
     sweep = spec.sweep
     swept = swept_keys(make_cells(sweep.grid)) | set(sweep.tune)
-    config = {key: value for key, value in spec.flat_params().items() if key not in swept}
+    config = {key: value for key, value in without_late_defaults(spec.flat_params()).items() if key not in swept}
     return {
         "sweep.grid": {key: list(values) for key, values in sweep.grid.items()},
         "sweep.tune": {key: param.model_dump(mode="json", exclude_none=True) for key, param in sweep.tune.items()},

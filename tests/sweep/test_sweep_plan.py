@@ -116,3 +116,17 @@ def test_structure_hash_and_named_changes(tmp_path: Path) -> None:
     # a grid key's base value does not matter: every cell overrides it
     c = _plan(tmp_path, {"grid": {"model.depth": [1, 2]}, "seeds": 2}, ("model.depth=5",))
     assert c.sweep_hash == a.sweep_hash
+
+
+def test_keys_added_later_leave_a_sweeps_identity_and_seeds_unchanged_at_their_default(tmp_path: Path) -> None:
+    sweep = {"grid": {"model.depth": [1, 2]}, "seeds": 2}
+    before = _plan(tmp_path, sweep)
+    # the hash this sweep had before train.precision and train.jit_compile existed: a sweep started then
+    # resumes, and its cells' sampler seeds (derived from the hash) draw the same trials
+    assert before.sweep_hash == "53e9464d8f3fa902"
+    explicit = _plan(tmp_path, sweep, ("train.precision=float32", "train.jit_compile=auto"))
+    assert explicit.sweep_hash == before.sweep_hash
+    mixed = _plan(tmp_path, sweep, ("train.precision=mixed_bfloat16",))
+    assert mixed.sweep_hash != before.sweep_hash
+    changes = [text for _, text in describe_changes(before.structure, mixed.structure)]
+    assert changes == ['train.precision was added ("mixed_bfloat16")']
