@@ -113,6 +113,16 @@ class EpochWriter:
                 self._urgent = False
             self._raise()
 
+    def take(self, run_id: str) -> tuple[list[Any], list[Any]]:
+        """Remove what is queued for ``run_id`` and return it (metrics, tags), for the caller to write
+        with its own next write; a write in progress is waited for first."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            self._raise()
+            metrics, tags = self._pending.pop(run_id, ([], {}))
+            return metrics, list(tags.values())
+
     def _raise(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
@@ -215,10 +225,12 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int, *,
                     heartbeat: bool = True) -> None:
-        """All of one step's metrics in one write now (plus a heartbeat tag)."""
-        self.flush()
+        """All of one step's metrics in one write now (plus a heartbeat tag), together with the run's
+        queued epochs: the end of a short run makes one write, not two (each is a transaction)."""
+        queued, queued_tags = self._epochs.take(run_id)
         items, tags = _metric_items(metrics, step, heartbeat)
-        self._write_batch(run_id, items, tags)
+        latest = {tag.key: tag for tag in [*queued_tags, *tags]}  # this heartbeat replaces a queued one
+        self._write_batch(run_id, queued + items, list(latest.values()))
 
     def log_epoch(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """One epoch's metrics, queued: written in the background (see the module doc)."""
