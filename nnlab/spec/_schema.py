@@ -469,9 +469,10 @@ class Spec(Section):
         import json
 
         data = self.model_dump(mode="json", include={"data", "model", "train", "sweep"})
-        for dotted in set(LATE_DEFAULTS) - set(without_late_defaults(self.flat_params())):
+        for dotted, default in LATE_DEFAULTS.items():
             section, key = dotted.split(".", 1)
-            data[section].pop(key)
+            if data[section].get(key) == default:
+                del data[section][key]
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

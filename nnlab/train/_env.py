@@ -76,18 +76,18 @@ def keras() -> Any:
     import warnings
 
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-    with _silenced_stderr(), _hidden(KERAS_OPTIONAL):  # stderr: TensorFlow's C++ start-up notes
-        import tensorflow as tf  # bypass its own log level
-
-    tf.get_logger().setLevel(logging.ERROR)
-    threads = _env_threads()
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-        except RuntimeError:
-            pass  # already initialized; the environment variables applied
     with _hidden(KERAS_OPTIONAL):
+        with _silenced_stderr():  # TensorFlow's C++ start-up notes bypass its own log level
+            import tensorflow as tf
+
+        tf.get_logger().setLevel(logging.ERROR)
+        threads = _env_threads()
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+            except RuntimeError:
+                pass  # already initialized; the environment variables applied
         import keras as _keras
 
     freeze_imported()

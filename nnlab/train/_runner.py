@@ -103,7 +103,7 @@ def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
 
 def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float | None,
          callbacks: list[Any]) -> None:
-    from nnlab.train._env import releasing_traced_gradients
+    from nnlab.train._env import keras, releasing_traced_gradients
     from nnlab.train._optim import build_optimizer
 
     spec = prepared.spec
@@ -113,8 +113,6 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
     loss, metrics = _loss_and_metrics(data.info.task)
     optimizer = build_optimizer(spec.train, steps, lr)
     if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
-        from nnlab.train._env import keras
-
         optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                   steps_per_execution=_steps_per_execution(spec, steps),
