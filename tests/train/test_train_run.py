@@ -142,52 +142,67 @@ def test_runs_of_dead_processes_are_marked_killed(write_spec, tracker):
     assert os.getpid() == int(client.get_run(alive).data.tags["nnlab.pid"])
 
 
-def test_killed_run_process_leaves_nothing_running(write_spec, store_dir):
-    """SIGKILL a real 'nnlab run' mid-training; the next command marks its run KILLED."""
-    import signal
+def _start_long_run(path, log_path):
+    """``nnlab run`` of a 400-epoch TINY in its own process, its output in ``log_path``. The store is
+    created first, so the test's reads never meet a database still being made."""
+    Tracker(resolve_store())
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "nnlab.cli", "run", str(path)], stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+
+
+def _logging_run(client, proc, log_path, timeout: float = 180):
+    """The run of ``proc`` once it has logged an epoch; fails with the process's output if it ended
+    first or never got there."""
     import time
 
-    path = write_spec(TINY.replace("epochs: 3", "epochs: 400"))
-    proc = subprocess.Popen([sys.executable, "-m", "nnlab.cli", "run", str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    client = MlflowClient(resolve_store().tracking_uri)
-    deadline = time.time() + 120
-    running = []
-    while time.time() < deadline and not running:
-        time.sleep(0.5)
-        exp = client.get_experiment_by_name("tiny") if (store_dir / "mlflow.db").exists() else None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ended = proc.poll() is not None
+        exp = client.get_experiment_by_name("tiny")
         if exp is not None:
             running = [r for r in client.search_runs([exp.experiment_id]) if r.data.metrics.get("loss")]
-    assert running, "the run never started logging"
+            if running:
+                return running[0]
+        if ended:
+            raise AssertionError(f"nnlab run ended ({proc.returncode}) before logging an epoch:\n"
+                                 f"{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"nnlab run logged no epoch within {timeout} s:\n{log_path.read_text()[-3000:]}")
+
+
+def test_killed_run_process_leaves_nothing_running(write_spec, tmp_path):
+    """SIGKILL a real 'nnlab run' mid-training; the next command marks its run KILLED."""
+    import signal
+
+    path = write_spec(TINY.replace("epochs: 3", "epochs: 400"))
+    log_path = tmp_path / "run.log"
+    proc = _start_long_run(path, log_path)
+    client = MlflowClient(resolve_store().tracking_uri)
+    running = _logging_run(client, proc, log_path)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert client.get_run(running[0].info.run_id).info.status == "RUNNING"
+    assert client.get_run(running.info.run_id).info.status == "RUNNING"
     out = subprocess.run([sys.executable, "-m", "nnlab.cli", "run", str(path), "train.epochs=1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    killed = client.get_run(running[0].info.run_id)
+    killed = client.get_run(running.info.run_id)
     assert killed.info.status == "KILLED" and killed.data.tags["nnlab.status"] == "killed"
 
 
-def test_sigterm_ends_the_run_killed(write_spec, store_dir):
+def test_sigterm_ends_the_run_killed(write_spec, tmp_path):
     import signal
-    import time
 
     path = write_spec(TINY.replace("epochs: 3", "epochs: 400"))
-    proc = subprocess.Popen([sys.executable, "-m", "nnlab.cli", "run", str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    log_path = tmp_path / "run.log"
+    proc = _start_long_run(path, log_path)
     client = MlflowClient(resolve_store().tracking_uri)
-    deadline = time.time() + 120
-    runs = []
-    while time.time() < deadline and not runs:
-        time.sleep(0.5)
-        exp = client.get_experiment_by_name("tiny") if (store_dir / "mlflow.db").exists() else None
-        if exp is not None:
-            runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.metrics.get("loss")]
-    assert runs
+    running = _logging_run(client, proc, log_path)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 130
-    run = client.get_run(runs[0].info.run_id)
+    assert proc.wait(timeout=60) == 130, log_path.read_text()[-3000:]
+    run = client.get_run(running.info.run_id)
     assert run.info.status == "KILLED" and run.data.tags["nnlab.status"] == "killed"
 
 
