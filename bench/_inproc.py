@@ -27,6 +27,12 @@ from typing import Any
 from bench._harness import SPECS, Ctx, Lever, Row, alternate, bench_env, emit, median, paired_ratio, run_child
 
 JOB_SPEC = SPECS / "digits_mlp.yaml"
+# spec options measured as levers of goal 1: variant name -> (key, value)
+OPTIONS: dict[str, tuple[str, Any]] = {
+    "nnlab_bf16": ("train.precision", "mixed_bfloat16"),
+    "nnlab_fp16": ("train.precision", "mixed_float16"),
+    "nnlab_xla": ("train.jit_compile", True),
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,10 +123,8 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
             "keras_spe32": lambda: _bare_keras(keras, data, epochs, spe=32),
             "keras_tfdata": lambda: _bare_keras(keras, data, epochs, tfdata=True),
             "keras_xla": lambda: _bare_keras(keras, data, epochs, jit=True),
-            "nnlab_bf16": nnlab(spec.with_values({"train.precision": "mixed_bfloat16"})),
-            "nnlab_fp16": nnlab(spec.with_values({"train.precision": "mixed_float16"})),
-            "nnlab_xla": nnlab(spec.with_values({"train.jit_compile": True})),
         })
+        variants.update({name: nnlab(spec.with_values({key: value})) for name, (key, value) in OPTIONS.items()})
     for fn in variants.values():  # warm-up: first traces, lazy imports, the experiment's creation
         _timed(fn, keras)
     samples = alternate({name: (lambda fn=fn: _timed(fn, keras)) for name, fn in variants.items()}, repeats,
@@ -217,6 +221,8 @@ def child_logging(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_overhead(ctx: Ctx, epochs: int, levers: bool = True) -> None:
+    from nnlab.spec import format_value
+
     ctx.log(f"goal 1: bare Keras vs nnlab in one process ({epochs} epochs, {ctx.repeats} rounds"
             f"{', with the levers' if levers else ''})")
     s = run_child("bench._inproc", "overhead", {"epochs": epochs, "repeats": ctx.repeats, "levers": levers},
@@ -252,11 +258,9 @@ def measure_overhead(ctx: Ctx, epochs: int, levers: bool = True) -> None:
                             "not used on CPU (jit_compile=False)" if xla > 0.97 else "pays: consider it",
                             "compile time is paid again by every new model, i.e. every trial"))
     device = s["device"][0]
-    for name, key, value in (("nnlab_bf16", "train.precision", "mixed_bfloat16"),
-                             ("nnlab_fp16", "train.precision", "mixed_float16"),
-                             ("nnlab_xla", "train.jit_compile", "true")):
+    for name, (key, value) in OPTIONS.items():
         figure = paired_ratio(s, name, "nnlab")
-        ctx.levers.append(Lever(f"{key}: {value} (option)", f"nnlab with it / without, on {device}",
+        ctx.levers.append(Lever(f"{key}: {format_value(value)} (option)", f"nnlab with it / without, on {device}",
                                 f"{figure:.2f}x", "pays here" if figure < 0.97 else "does not pay here (off by default)",
                                 "a spec option for accelerators; this job is a tiny MLP"))
     cold, cached = median(s["data_cold"]), median(s["data_cached"])
