@@ -7,7 +7,10 @@ from nnlab.spec._schema import (
     BoundExpect,
     CompareExpect,
     DataSpec,
+    GateBound,
+    LEGACY_VALUES,
     ModelSpec,
+    PeakExpect,
     PretrainSpec,
     Spec,
     SweepSpec,
@@ -20,7 +23,7 @@ from nnlab.spec._schema import (
 )
 
 __all__ = [
-    "BoundExpect", "Cell", "expand", "format_value",
+    "BoundExpect", "Cell", "expand", "format_value", "GateBound", "LEGACY_VALUES", "PeakExpect",
     "CompareExpect", "DataSpec", "ModelSpec", "PretrainSpec", "Spec", "SpecError", "SweepSpec", "TrainSpec",
     "TrendExpect", "TuneChoices", "TuneRange", "available_studies", "higher_is_better", "resolve_spec_path",
     "without_late_defaults",

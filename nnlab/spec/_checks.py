@@ -26,6 +26,7 @@ def check_spec(spec: Spec, *, sweep: bool = True) -> None:
     if sweep:
         _check_sweep(spec)
         _check_expect(spec)
+        _check_requirement_cycles(spec)
 
 
 def _check_data(spec: Spec) -> None:
@@ -121,6 +122,21 @@ def _check_sweep(spec: Spec) -> None:
                             f"but got low={param.low!r}, high={param.high!r}")
     _check_cells(spec)
     _check_objective(spec)
+    _check_seed_keys(spec)
+
+
+def _check_seed_keys(spec: Spec) -> None:
+    """Each seed key names an integer key of data, model or train that neither the grid nor tune sets."""
+    sweep = spec.sweep
+    linked = {k for key, values in sweep.grid.items() if is_linked(key) for v in values for k in linked_values(v)}
+    for key in sweep.seed_keys:
+        _known_key(spec, key, "sweep.seed_keys")
+        current = _get(spec, key)
+        if not isinstance(current, int) or isinstance(current, bool):
+            raise _fail(spec, "sweep.seed_keys", f"must list integer keys such as train.seed or data.seed, but "
+                        f"{key} is {current!r}")
+        if key in sweep.grid or key in sweep.tune or key in linked:
+            raise _fail(spec, "sweep.seed_keys", f"{key} is also a grid or tune key; a repeat cannot set it too")
 
 
 def _check_cells(spec: Spec) -> None:
@@ -185,20 +201,33 @@ def _get(spec: Spec, key: str) -> Any:
 
 def _check_expect(spec: Spec) -> None:
     grid = spec.sweep.grid
+    names = [claim.name for claim in spec.expect if claim.name]
     for i, claim in enumerate(spec.expect):
         where = f"expect[{i}]"
         at = ("expect", i)
+        if claim.name and names.count(claim.name) > 1:
+            raise _fail(spec, f"{where}.name", f"names must be distinct, but {claim.name!r} is used twice", at=at)
         mappings = {"where": claim.where}
         if claim.kind == "compare":
             mappings.update(better=claim.better, than=claim.than)
-        elif claim.kind == "trend":
+        elif claim.kind in ("trend", "peak"):
             if claim.along not in grid or is_linked(claim.along):
                 keys = [k for k in grid if not is_linked(k)]
                 raise _fail(spec, f"{where}.along", f"must be a sweep.grid key with ordered values (one of: "
                             f"{', '.join(keys) or 'none'}), but got {claim.along!r}", at=at)
-            if len(grid[claim.along]) < 2:
-                raise _fail(spec, f"{where}.along", f"sweep.grid.{claim.along} needs at least 2 values for a trend",
-                            at=at)
+            least = 2 if claim.kind == "trend" else 3
+            if len(grid[claim.along]) < least:
+                raise _fail(spec, f"{where}.along", f"sweep.grid.{claim.along} needs at least {least} values for a "
+                            f"{claim.kind}", at=at)
+        for j, req in enumerate(claim.requires):
+            if isinstance(req, str):
+                if req not in names:
+                    raise _fail(spec, f"{where}.requires", f"names no claim of this spec: {req!r} (named claims: "
+                                f"{', '.join(repr(n) for n in names) or 'none'}){did_you_mean(req, names)}", at=at)
+                if req == claim.name:
+                    raise _fail(spec, f"{where}.requires", f"a claim cannot require itself ({req!r})", at=at)
+            else:
+                mappings[f"requires[{j}].where"] = req.where
         for label, mapping in mappings.items():
             for key, value in mapping.items():
                 if key not in grid:
@@ -207,3 +236,24 @@ def _check_expect(spec: Spec) -> None:
                 if value not in factor_values(grid, key):
                     raise _fail(spec, f"{where}.{label}", f"{key}={value!r} is not one of the grid's values "
                                 f"{factor_values(grid, key)}", at=at)
+
+
+def _check_requirement_cycles(spec: Spec) -> None:
+    """``requires:`` between named claims must not loop back."""
+    edges = {c.name: [r for r in c.requires if isinstance(r, str)] for c in spec.expect if c.name}
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            loop = " -> ".join([*path[path.index(name):], name])
+            i = next(i for i, c in enumerate(spec.expect) if c.name == name)
+            raise _fail(spec, f"expect[{i}].requires", f"requirements form a cycle: {loop}", at=("expect", i))
+        state[name] = 1
+        for nxt in edges.get(name, []):
+            visit(nxt, [*path, name])
+        state[name] = 2
+
+    for name in edges:
+        visit(name, [])

@@ -195,6 +195,11 @@ class PretrainSpec(Section):
 # identifies a spec or a sweep (``Spec.spec_hash``, a sweep's structure, from which its sampler seeds
 # derive), so that a sweep started before them resumes, and draws the same trials, unchanged.
 LATE_DEFAULTS: dict[str, Any] = {"train.precision": "float32", "train.jit_compile": "auto"}
+# Keys added later whose default changed what a sweep does, with the value that reproduces the behaviour
+# from before them. At that value they are left out of the hashes (an old sweep resumes when the spec says
+# so); at any other value, the new default included, they count, so an old sweep is not silently mixed.
+LEGACY_VALUES: dict[str, Any] = {"sweep.seed_keys": ["train.seed"]}
+SEED_KEY_DEFAULT = ("train.seed", "data.seed")
 
 
 def without_late_defaults(flat: dict[str, Any]) -> dict[str, Any]:
@@ -280,6 +285,15 @@ class SweepSpec(Section):
     sampler: str = "tpe"
     pruner: str = "median"
     workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
+    # the integer keys every confirm repeat sets: repeat k of every cell gets the same values (paired arms)
+    seed_keys: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: list(SEED_KEY_DEFAULT))
+
+    @field_validator("seed_keys")
+    @classmethod
+    def _seed_keys_distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a key twice: {v}")
+        return v
 
     @field_validator("sampler")
     @classmethod
@@ -319,9 +333,36 @@ def higher_is_better(metric: str) -> bool:
 Scalar = str | int | float | bool
 
 
+class GateBound(Section):
+    """An inline requirement of a claim: a metric above and/or below a value in every selected cell."""
+
+    kind: Literal["bound"] = "bound"
+    metric: str
+    above: float | None = None
+    below: float | None = None
+    where: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateBound:
+        _check_bounds(self.above, self.below)
+        return self
+
+
+def _check_bounds(above: float | None, below: float | None) -> None:
+    if above is None and below is None:
+        raise ValueError("a bound needs 'above', 'below' or both")
+    if above is not None and below is not None and not above < below:
+        raise ValueError(f"needs above < below, but got above={above}, below={below}")
+
+
+# ``requires:`` items: the name of another claim of the spec, or an inline bound
+Requirement = str | GateBound
+
+
 class CompareExpect(Section):
     kind: Literal["compare"] = "compare"
     name: str | None = None
+    requires: list[Requirement] = Field(default_factory=list)
     metric: str
     better: Annotated[dict[str, Scalar], Field(min_length=1)]
     than: Annotated[dict[str, Scalar], Field(min_length=1)]
@@ -332,6 +373,7 @@ class CompareExpect(Section):
 class TrendExpect(Section):
     kind: Literal["trend"] = "trend"
     name: str | None = None
+    requires: list[Requirement] = Field(default_factory=list)
     metric: str
     along: str
     should: Literal["increase", "decrease"]
@@ -343,6 +385,7 @@ class BoundExpect(Section):
 
     kind: Literal["bound"] = "bound"
     name: str | None = None
+    requires: list[Requirement] = Field(default_factory=list)
     metric: str
     above: float | None = None
     below: float | None = None
@@ -350,11 +393,21 @@ class BoundExpect(Section):
 
     @model_validator(mode="after")
     def _one_bound(self) -> BoundExpect:
-        if self.above is None and self.below is None:
-            raise ValueError("a bound needs 'above', 'below' or both")
-        if self.above is not None and self.below is not None and not self.above < self.below:
-            raise ValueError(f"needs above < below, but got above={self.above}, below={self.below}")
+        _check_bounds(self.above, self.below)
         return self
+
+
+class PeakExpect(Section):
+    """The metric along a grid key has an interior extremum: some value strictly between the ends beats
+    both ends (``should: max`` - higher there; ``min`` - lower there), with intervals clear of them."""
+
+    kind: Literal["peak"] = "peak"
+    name: str | None = None
+    requires: list[Requirement] = Field(default_factory=list)
+    metric: str
+    along: str
+    should: Literal["max", "min"]
+    where: dict[str, Scalar] = Field(default_factory=dict)
 
 
 def split_key(key: str) -> tuple[Any, ...]:
@@ -363,11 +416,15 @@ def split_key(key: str) -> tuple[Any, ...]:
     return split_dotted(key)
 
 
+EXPECT_KINDS = ("compare", "trend", "bound", "peak")
+Expect = CompareExpect | TrendExpect | BoundExpect | PeakExpect
+
+
 def _expect_item(item: Any) -> Any:
     """Accept ``{kind: compare, ...}`` and the short form ``{compare: {...}}``."""
     if isinstance(item, dict) and len(item) == 1:
         (key, body), = item.items()
-        if key in ("compare", "trend", "bound") and isinstance(body, dict):
+        if key in EXPECT_KINDS and isinstance(body, dict):
             return {"kind": key, **body}
     return item
 
@@ -379,7 +436,7 @@ class Spec(Section):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
-    expect: list[Annotated[CompareExpect | TrendExpect | BoundExpect, Field(discriminator="kind")]] = Field(
+    expect: list[Annotated[Expect, Field(discriminator="kind")]] = Field(
         default_factory=list)
     report: list[str] = Field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -469,7 +526,7 @@ class Spec(Section):
         import json
 
         data = self.model_dump(mode="json", include={"data", "model", "train", "sweep"})
-        for dotted, default in LATE_DEFAULTS.items():
+        for dotted, default in {**LATE_DEFAULTS, **LEGACY_VALUES}.items():
             section, key = dotted.split(".", 1)
             if data[section].get(key) == default:
                 del data[section][key]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nnlab.errors import SpecError
-from nnlab.spec import Spec, without_late_defaults
+from nnlab.spec import LEGACY_VALUES, Spec, without_late_defaults
 from nnlab.sweep._cells import Cell, make_cells, swept_keys
 from nnlab.sweep._pruners import PRUNERS
 from nnlab.sweep._samplers import check_sampler
@@ -89,6 +89,17 @@ class Plan:
     def confirm_seed(self, index: int) -> int:
         return self.spec.train.seed + (CONFIRM_SEED_OFFSET if self.tuned else 0) + index
 
+    def repeat_values(self, cell: Cell, index: int) -> dict[str, int]:
+        """The values confirm repeat ``index`` sets: each seed key at its base value (the cell's) plus the
+        confirm offset plus the index, so repeat k of every cell shares them and arms pair by repeat."""
+        spec = self.cell_specs[cell.id]
+        offset = (CONFIRM_SEED_OFFSET if self.tuned else 0) + index
+        out = {}
+        for key in self.spec.sweep.seed_keys:
+            section, _, name = key.partition(".")
+            out[key] = int(getattr(getattr(spec, section), name)) + offset
+        return out
+
     def cell_seed(self, cell: Cell) -> int:
         digest = hashlib.sha256(f"{self.sweep_hash}/{cell.id}".encode()).digest()
         return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
@@ -127,7 +138,7 @@ def structure_of(spec: Spec) -> dict[str, Any]:
     sweep = spec.sweep
     swept = swept_keys(make_cells(sweep.grid)) | set(sweep.tune)
     config = {key: value for key, value in without_late_defaults(spec.flat_params()).items() if key not in swept}
-    return {
+    out = {
         "sweep.grid": {key: list(values) for key, values in sweep.grid.items()},
         "sweep.tune": {key: param.model_dump(mode="json", exclude_none=True) for key, param in sweep.tune.items()},
         "sweep.trials": sweep.trials,
@@ -136,6 +147,9 @@ def structure_of(spec: Spec) -> dict[str, Any]:
         "sweep.direction": sweep.resolved_direction,
         "config": config,
     }
+    if list(sweep.seed_keys) != LEGACY_VALUES["sweep.seed_keys"]:  # what confirm repeats vary
+        out["sweep.seed_keys"] = list(sweep.seed_keys)
+    return out
 
 
 def structure_hash(structure: dict[str, Any]) -> str:
@@ -161,9 +175,10 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str
                 changes.append((name, f"{name} was added ({_show(b[key])})"))
             elif a[key] != b[key]:
                 changes.append((name, f"{name} changed from {_show(a[key])} to {_show(b[key])}"))
-    for key in ("sweep.trials", "sweep.seeds", "sweep.objective", "sweep.direction"):
-        if old.get(key) != new.get(key):
-            changes.append((key, f"{key} changed from {_show(old.get(key))} to {_show(new.get(key))}"))
+    for key in ("sweep.trials", "sweep.seeds", "sweep.objective", "sweep.direction", "sweep.seed_keys"):
+        before, after = old.get(key, LEGACY_VALUES.get(key)), new.get(key, LEGACY_VALUES.get(key))
+        if before != after:
+            changes.append((key, f"{key} changed from {_show(before)} to {_show(after)}"))
     return changes
 
 

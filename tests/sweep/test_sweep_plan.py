@@ -119,10 +119,11 @@ def test_structure_hash_and_named_changes(tmp_path: Path) -> None:
 
 
 def test_keys_added_later_leave_a_sweeps_identity_and_seeds_unchanged_at_their_default(tmp_path: Path) -> None:
-    sweep = {"grid": {"model.depth": [1, 2]}, "seeds": 2}
+    sweep = {"grid": {"model.depth": [1, 2]}, "seeds": 2, "seed_keys": ["train.seed"]}
     before = _plan(tmp_path, sweep)
-    # the hash this sweep had before train.precision and train.jit_compile existed: a sweep started then
-    # resumes, and its cells' sampler seeds (derived from the hash) draw the same trials
+    # the hash this sweep had before train.precision, train.jit_compile and sweep.seed_keys existed: a sweep
+    # started then resumes (seed_keys at the value that repeats its old confirm runs), and its cells'
+    # sampler seeds (derived from the hash) draw the same trials
     assert before.sweep_hash == "53e9464d8f3fa902"
     explicit = _plan(tmp_path, sweep, ("train.precision=float32", "train.jit_compile=auto"))
     assert explicit.sweep_hash == before.sweep_hash
@@ -130,3 +131,20 @@ def test_keys_added_later_leave_a_sweeps_identity_and_seeds_unchanged_at_their_d
     assert mixed.sweep_hash != before.sweep_hash
     changes = [text for _, text in describe_changes(before.structure, mixed.structure)]
     assert changes == ['train.precision was added ("mixed_bfloat16")']
+
+
+def test_the_new_seed_keys_default_is_not_mixed_into_an_old_sweep(tmp_path: Path) -> None:
+    old = _plan(tmp_path, {"grid": {"model.depth": [1, 2]}, "seeds": 2, "seed_keys": ["train.seed"]})
+    new = _plan(tmp_path, {"grid": {"model.depth": [1, 2]}, "seeds": 2})
+    assert new.spec.sweep.seed_keys == ["train.seed", "data.seed"]
+    assert new.sweep_hash != old.sweep_hash
+    changes = [text for _, text in describe_changes(old.structure, new.structure)]
+    assert changes == ['sweep.seed_keys changed from ["train.seed"] to ["train.seed", "data.seed"]']
+
+
+def test_repeat_k_sets_every_seed_key_alike_in_every_cell(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, {"grid": {"model.depth": [1, 2]}, "seeds": 3}, ("data.seed=7",))
+    per_cell = [[plan.repeat_values(cell, k) for k in range(3)] for cell in plan.cells]
+    assert per_cell[0] == per_cell[1]
+    assert [v["data.seed"] for v in per_cell[0]] == [7, 8, 9]
+    assert [v["train.seed"] for v in per_cell[0]] == [plan.confirm_seed(k) for k in range(3)]

@@ -70,12 +70,14 @@ def test_the_keys_are_params_and_change_the_hash_only_when_used(write_spec):
     spec = Spec.from_yaml(write_spec(BASE), [])
     params = spec.flat_params()
     assert params["train.precision"] == "float32" and params["train.jit_compile"] == "auto"
-    # the hash this spec had before the two keys existed: a sweep started then still resumes
+    # the hash this spec had before the two keys (and sweep.seed_keys) existed: a sweep started then still
+    # resumes when its spec keeps the old confirm seeds
     before = """
     name: demo
     data: {dataset: digits_flat, train_size: 0.5}
     model: {family: mlp, depth: 2, width: 16}
     train: {epochs: 2}
+    sweep: {seed_keys: [train.seed]}
     """
     assert Spec.from_yaml(write_spec(before, "before.yaml"), []).spec_hash() == "a0e5968bb5e87ec3"
     explicit = Spec.from_yaml(write_spec(BASE), ["train.precision=float32", "train.jit_compile=auto"])
