@@ -1,12 +1,16 @@
 """Per-cell statistics (``cells.csv``) and the runs that count as evidence.
 
-Evidence is the confirm runs that completed (one per seed at each cell's best tuned setting). A
-study without confirm runs (``seeds: 0``) falls back to the best tune run of each cell; a study of
-single runs (``nnlab run``) uses those.
+Evidence is every finished confirm run (one per repeat at each cell's best tuned setting): completed,
+diverged and failed alike. A diverged or failed run has no honest value of its own, so it is counted
+against its cell (``IMPUTE_RULE``); dropping it would judge a cell where 2 of 3 repeats blew up on the
+one that survived. Killed runs are not finished (a resumed sweep redoes them) and are left out. A study
+without confirm runs (``seeds: 0``) falls back to the best tune run of each cell; a study of single runs
+(``nnlab run``) uses those, with the same rule.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +21,45 @@ from analysis._runs import PARAM
 from analysis._stats import summarize
 
 CONFIRM, SINGLE, BEST_TUNE = "confirm", "run", "best tune"
+FINISHED = ("completed", "diverged", "failed")  # final outcomes; killed and running runs are redone
+LOST = ("diverged", "failed")
+IMPUTE_RULE = ("a diverged or failed run counts against its cell: at chance (1 / classes) for an accuracy, "
+               "at the worst finite value any run of the study reached for every other metric (the highest "
+               "for losses, errors and gaps, the lowest for scores; for a bound, the side that breaks it)")
+# run facts, not outcomes: never imputed
+BOOKKEEPING = ("chance_accuracy", "n_params", "epochs_trained", "train_seconds", "pretrain_layers_transferred")
+OUTCOME = re.compile(r"^(val_|test_|train_eval_|gap_|best_|pretrain_)?(loss|accuracy|mae|mse)$")
 
+
+def worse_is_higher(metric: str) -> bool:
+    """Which way a metric gets worse: gaps, losses, errors and ratios up; accuracies and scores down."""
+    from nnlab.spec import higher_is_better
+
+    if metric.startswith("gap_") or metric.endswith("_ratio"):
+        return True
+    return not higher_is_better(metric)
+
+
+def impute(frame: pd.DataFrame, study_runs: pd.DataFrame, metric: str, worse_high: bool | None = None) -> pd.Series:
+    """``frame[metric]`` with its diverged and failed runs set by ``IMPUTE_RULE`` (a copy; NaN when the
+    study has no finite value of the metric to fall back on)."""
+    if metric not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    values = frame[metric].astype(float).copy()
+    lost = frame["status"].isin(LOST) if "status" in frame.columns else pd.Series(False, index=frame.index)
+    if not lost.any():
+        return values
+    worse_high = worse_is_higher(metric) if worse_high is None else worse_high
+    seen = study_runs[metric].astype(float) if metric in study_runs.columns else pd.Series([], dtype=float)
+    seen = seen[np.isfinite(seen)]
+    worst = (float(seen.max()) if worse_high else float(seen.min())) if len(seen) else float("nan")
+    fill = pd.Series(worst, index=frame.index, dtype=float)
+    if metric.endswith("accuracy") and not metric.startswith("gap_") and not worse_high:
+        if "chance_accuracy" in frame.columns:
+            chance = frame["chance_accuracy"].astype(float)
+            fill = chance.where(np.isfinite(chance), fill)
+    values[lost] = fill[lost]
+    return values
 
 def objective_info(spec: Any) -> tuple[str, bool]:
     """The sweep's objective and whether higher is better."""
@@ -40,14 +82,31 @@ def best_per_cell(runs: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFra
     return order.groupby("cell", sort=False).head(1)
 
 
-def evidence(runs: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, str]:
-    """(the runs claims and cell statistics use, which kind they are)."""
+def finished(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"].isin(FINISHED)]
+
+
+def raw_evidence(runs: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, str]:
+    """(the evidence runs as logged, diverged and failed ones included; which kind they are)."""
     if (runs["phase"] == "confirm").any():
-        return completed(runs[runs["phase"] == "confirm"]), CONFIRM
+        return finished(runs[runs["phase"] == "confirm"]), CONFIRM
     if (runs["phase"] == "run").any():
-        return completed(runs[runs["phase"] == "run"]), SINGLE
+        return finished(runs[runs["phase"] == "run"]), SINGLE
     objective, maximize = objective_info(spec)
     return best_per_cell(runs[runs["phase"] == "tune"], objective, maximize), BEST_TUNE
+
+
+def evidence(runs: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, str]:
+    """(the runs claims and cell statistics use, which kind they are): ``raw_evidence`` with every
+    outcome metric of its diverged and failed runs imputed by ``IMPUTE_RULE``."""
+    ev, basis = raw_evidence(runs, spec)
+    if ev.empty or not ev["status"].isin(LOST).any():
+        return ev, basis
+    ev = ev.copy()
+    for metric in ev.columns:
+        if OUTCOME.match(str(metric)) and metric not in BOOKKEEPING:
+            ev[metric] = impute(ev, runs, metric)
+    return ev, basis
 
 
 LOG_KEYS = ("train.learning_rate", "model.l1", "model.l2", "train.weight_decay", "data.train_size",
@@ -125,6 +184,8 @@ def cell_table(runs: pd.DataFrame, spec: Any, study: str = "") -> pd.DataFrame:
         row["basis"] = basis
         sample = ev[ev["cell"] == cell]
         row["n"] = len(sample)
+        for status in FINISHED:  # the evidence runs behind the statistics, lost ones counted (IMPUTE_RULE)
+            row[f"evidence_{status}"] = int((sample["status"] == status).sum()) if "status" in sample else 0
         for metric in metrics:
             s = summarize(sample[metric].astype(float).to_numpy()) if metric in sample else summarize([])
             row[f"{metric}_mean"] = s.mean
@@ -154,12 +215,13 @@ STAT_COLUMNS = ["key", "value", "series", "mean", "std", "ci_low", "ci_high", "n
 
 def stat_by(runs: pd.DataFrame, x_key: str, metric: str, series_keys: list[str]) -> pd.DataFrame:
     """Mean, std and 95% CI of ``metric`` for each value of ``x_key`` within each series (the
-    combination of ``series_keys`` values): columns STAT_COLUMNS."""
+    combination of ``series_keys`` values): columns STAT_COLUMNS, and ``values`` (every run's value, for
+    drawing each repeat beside the mean)."""
     from analysis._base import series_label
 
     col = PARAM + x_key
     if runs.empty or col not in runs.columns or metric not in runs.columns:
-        return pd.DataFrame({c: [] for c in STAT_COLUMNS})
+        return pd.DataFrame({c: [] for c in [*STAT_COLUMNS, "values"]})
     groups: dict[tuple[str, Any], list[float]] = {}
     xs: dict[tuple[str, Any], Any] = {}
     series_cols = [PARAM + k for k in series_keys if PARAM + k in runs.columns]
@@ -173,5 +235,5 @@ def stat_by(runs: pd.DataFrame, x_key: str, metric: str, series_keys: list[str])
     for gid, values in groups.items():
         s = summarize(values)
         rows.append({"key": x_key, "value": xs[gid], "series": gid[0], "mean": s.mean, "std": s.std,
-                     "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
-    return pd.DataFrame(rows, columns=STAT_COLUMNS)
+                     "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n, "values": [float(v) for v in values]})
+    return pd.DataFrame(rows, columns=[*STAT_COLUMNS, "values"])

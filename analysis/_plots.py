@@ -165,8 +165,10 @@ def style(ax: Any) -> None:
 
 
 def errorbar_series(ax: Any, frame: pd.DataFrame, axis: Axis, *, x: str = "value", y: str = "mean",
-                    lo: str = "ci_low", hi: str = "ci_high", series: str = "series", dodge: bool = True) -> None:
-    """One line per series with 95% CI error bars; categorical x positions are dodged apart."""
+                    lo: str = "ci_low", hi: str = "ci_high", series: str = "series", dodge: bool = True,
+                    points: str = "values") -> None:
+    """One line per series with 95% CI error bars and, where the frame has a ``points`` column (lists of
+    per-run values), every run as a point beside its mean; categorical x positions are dodged apart."""
     names = list(dict.fromkeys(frame[series])) if series in frame else ["all"]
     xs_all = np.array([axis.x(v) for v in frame[x]], dtype=float)
     span = float(np.nanmax(xs_all) - np.nanmin(xs_all)) if len(xs_all) else 0.0
@@ -184,8 +186,19 @@ def errorbar_series(ax: Any, frame: pd.DataFrame, axis: Axis, *, x: str = "value
         low = part[lo].to_numpy(dtype=float)[order]
         high = part[hi].to_numpy(dtype=float)[order]
         err = np.vstack([np.where(np.isfinite(low), ys - low, 0.0), np.where(np.isfinite(high), high - ys, 0.0)])
+        color = COLORS[i % len(COLORS)]
         ax.errorbar(xs[order], ys, yerr=np.clip(err, 0, None), marker="o", ms=4, capsize=3, lw=1.4,
-                    color=COLORS[i % len(COLORS)], label=str(name))
+                    color=color, label=str(name))
+        if points in part:  # every repeat as a small hollow point beside its mean
+            step = (0.08 if axis.kind == "category" else 0.012 * span) if axis.kind != "log" else 0.012 * span
+            for x0, vals in zip(xs, part[points], strict=True):
+                vals = np.asarray(vals if isinstance(vals, (list, tuple, np.ndarray)) else [], dtype=float)
+                vals = vals[np.isfinite(vals)]
+                if not len(vals):
+                    continue
+                px = x0 * 10**step if axis.kind == "log" else x0 + step
+                ax.scatter(np.full(len(vals), px), vals, s=12, facecolors="none", edgecolors=color, alpha=0.7,
+                           linewidths=0.8, zorder=3)
     if len(names) > 1:
         ax.legend(fontsize=8, frameon=False, loc="best")
 

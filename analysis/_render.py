@@ -19,12 +19,17 @@ from analysis._base import Figure, is_missing, py, short_key, value_label
 if TYPE_CHECKING:
     from analysis._report import Report
 
-CLAIMS_NOTE = ("Effect with its 95% interval over the confirm seeds: compare, mean(better) - mean(than); trend, the "
-               "slope along the key; bound, the margin of the closest cell (positive = inside). Means: better / than, "
-               "last / first value along the key, or closest cell / bound. n: runs on each side. Verdict: supported "
-               "when the interval lies on the claimed side of zero, contradicted when on the other, else "
-               "inconclusive (also with fewer than 2 seeds).")
-VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700"}
+CLAIMS_NOTE = ("Effect with its raw 95% interval over the confirm repeats: compare, mean(better) - mean(than) "
+               "(paired by repeat where both arms hold the same repeats); trend, the slope along the key (the mean "
+               "of per-repeat slopes where paired); bound, the margin of the cell closest to breaking it (positive "
+               "= inside); peak, how far the best interior value beats the nearer end. Means: better / than, last / "
+               "first value along the key, closest cell / bound, or interior / end. n: runs on each side; lost: "
+               "diverged or failed runs, counted against their cell. p: two-sided, and Holm-adjusted over the "
+               "report's tested claims, which decides the verdict: supported (adjusted p < 0.05, effect on the "
+               "claimed side), contradicted (on the other side), inconclusive (not decisive, or fewer than 2 "
+               "repeats; 'repeats' says how many would settle the observed effect), void (a requirement did not "
+               "hold). Rules: docs/statistics.md.")
+VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "void": "#59636e"}
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#1f2328;line-height:1.45}
@@ -59,19 +64,22 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def claims_view(claims: pd.DataFrame, with_study: bool) -> pd.DataFrame:
-    """The claims table as shown: effect with its interval, n per side, verdict and reason."""
+    """The claims table as shown: effect with its interval, p raw and adjusted, n per side, verdict, reason."""
     rows = []
     for _, c in claims.iterrows():
         row = {}
         if with_study:
             row["study"] = c["study"]
+        note = c.get("note") or ""
         row.update({
-            "claim": c["claim"],
+            "claim": c["claim"] + (f" [{note}]" if note else ""),
             "verdict": c["verdict"],
             "effect [95% CI]": f"{fmt(c['effect'])} [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]",
             "means": f"{fmt(c['better_mean'])} / {fmt(c['than_mean'])}",
-            "n": f"{fmt(c['n_better'])} / {fmt(c['n_than'])}",
-            "d or rho": fmt(c["cohens_d"] if c["kind"] == "compare" else c["rho"], 3),
+            "n (lost)": f"{fmt(c['n_better'])} / {fmt(c['n_than'])} ({fmt(c.get('n_lost'))})",
+            "p (Holm)": f"{fmt(c.get('p_value'), 2)} ({fmt(c.get('p_adjusted'), 2)})",
+            "method": c.get("method") or "–",
+            "repeats": fmt(c.get("repeats_needed")),
             "why": c["reason"],
         })
         rows.append(row)
@@ -84,8 +92,8 @@ def cells_view(cells: pd.DataFrame, grid: Sequence[str], objective: str, tune: S
     for _, c in cells.iterrows():
         row: dict[str, Any] = {short_key(k): fmt(c.get(k)) for k in grid}
         row["runs"] = fmt(c.get("n_runs"))
-        row["diverged"] = fmt(c.get("n_diverged"))
-        row["n"] = fmt(c.get("n"))
+        row["evidence: completed / diverged / failed"] = " / ".join(
+            fmt(c.get(f"evidence_{s}")) for s in ("completed", "diverged", "failed"))
         row[f"{objective} [95% CI]"] = (f"{fmt(c.get(f'{objective}_mean'))} [{fmt(c.get(f'{objective}_ci_low'))}, "
                                         f"{fmt(c.get(f'{objective}_ci_high'))}]")
         for gap in ("gap_loss", "gap_accuracy"):
@@ -165,7 +173,7 @@ def _claims_html(report: Report, multi: bool) -> str:
     if report.claims.empty:
         return "<p class='muted'>No claims: add <code>expect:</code> to a spec to turn the study into a checkable claim.</p>"
     counts = report.claims["verdict"].value_counts()
-    summary = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("supported", "contradicted", "inconclusive"))
+    summary = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("supported", "contradicted", "inconclusive", "void"))
     return (f"<p>{html.escape(summary)}. {html.escape(CLAIMS_NOTE)} Intervals: {html.escape(report.method)}.</p>"
             + _html_table(claims_view(report.claims, multi), verdict_col="verdict"))
 

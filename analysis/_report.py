@@ -20,6 +20,8 @@ from analysis._base import Figure, load_generators, metric_label, series_label, 
 from analysis._cells import (
     BEST_TUNE,
     CONFIRM,
+    IMPUTE_RULE,
+    LOST,
     cell_table,
     cell_values,
     evidence,
@@ -27,7 +29,7 @@ from analysis._cells import (
     objective_info,
     tune_keys,
 )
-from analysis._expect import CLAIM_COLUMNS, evaluate_claims
+from analysis._expect import CLAIM_COLUMNS, decide, evaluate_claims
 from analysis._render import cells_view, figure_file, to_html, to_markdown
 from analysis._runs import RunReader, StudyRuns, load_spec, select_runs, sweep_profile
 
@@ -105,10 +107,17 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
     cells = cell_table(runs, spec, study=study.name)
     objective, _ = objective_info(spec)
     ev, basis = evidence(runs, spec)
-    note = {CONFIRM: f"claims and cell statistics use the {len(ev)} completed confirm runs",
-            BEST_TUNE: "no confirm runs (seeds: 0): cell statistics use the best tune run per cell and every "
-                       "claim is inconclusive",
-            }.get(basis, f"claims and cell statistics use the {len(ev)} completed single runs")
+    lost = int(ev["status"].isin(LOST).sum()) if "status" in ev else 0
+    kind = {CONFIRM: "confirm", BEST_TUNE: "best tune"}.get(basis, "single")
+    note = {BEST_TUNE: "no confirm runs (seeds: 0): cell statistics use the best tune run per cell and every "
+                       "claim is inconclusive"}.get(
+        basis, f"claims and cell statistics use the {len(ev)} finished {kind} runs, {lost} of them diverged or "
+               f"failed and counted against their cell ({IMPUTE_RULE})")
+    if basis == CONFIRM:
+        keys = list(getattr(spec.sweep, "seed_keys", ["train.seed"]))
+        note += f"; each repeat sets {', '.join(keys)}"
+        if keys == ["train.seed"]:
+            note += " only, so every repeat shares one split and data draw: intervals say nothing about the data"
     counts = runs["status"].value_counts()
     note += " (runs: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items()) + ")"
     report = StudyReport(study=study, claims=claims, cells=cells,
@@ -212,6 +221,10 @@ def compute_report(studies: list[StudyRuns], reader: RunReader | None, *, method
     reports = [study_report(s, reader, method=method, problems=problems) for s in studies]
     claims = pd.concat([r.claims for r in reports], ignore_index=True) if reports else pd.DataFrame(
         columns=CLAIM_COLUMNS)
+    if len(reports) > 1:  # Holm over every claim of the report, not study by study
+        claims = decide(claims)
+        for rep in reports:
+            rep.claims = claims[claims["study"] == rep.name].reset_index(drop=True)
     cells = pd.concat([r.cells for r in reports], ignore_index=True) if reports else pd.DataFrame()
     title = "nnlab report: " + " + ".join(s.name for s in studies)
     report = Report(title=title, tracking_uri=tracking_uri or (reader.uri if reader else ""),

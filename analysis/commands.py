@@ -55,7 +55,7 @@ def print_summary(report: Any) -> None:
     from analysis._render import fmt
 
     console = Console()
-    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow", "void": "bright_black"}
     multi = len(report.studies) > 1
     if report.claims.empty:
         console.print("no claims (add expect: to a spec to check a result)")
@@ -63,14 +63,16 @@ def print_summary(report: Any) -> None:
         table = Table(title="claims")
         if multi:
             table.add_column("study")
-        for col in ("claim", "verdict", "effect [95% CI]", "n", "why"):
+        for col in ("claim", "verdict", "effect [95% CI]", "n", "p (Holm)", "why"):
             table.add_column(col, justify="right" if col == "n" else "left")
         for row in report.claims.itertuples():
             cells = [escape(str(row.study))] if multi else []
             colour = colours.get(row.verdict, "white")
-            cells += [escape(str(row.claim)), f"[{colour}]{row.verdict}[/{colour}]",
+            claim = str(row.claim) + (f" [{row.note}]" if row.note else "")
+            cells += [escape(claim), f"[{colour}]{row.verdict}[/{colour}]",
                       escape(f"{fmt(row.effect)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"),
-                      f"{fmt(row.n_better)}/{fmt(row.n_than)}", escape(str(row.reason).split(";")[0])]
+                      f"{fmt(row.n_better)}/{fmt(row.n_than)}", fmt(row.p_adjusted, 2),
+                      escape(str(row.reason).split(";")[0])]
             table.add_row(*cells)
         console.print(table)
     for study in report.studies:

@@ -90,7 +90,7 @@ def compute(runs: pd.DataFrame, spec: Any, history: HistoryFn | None = None) -> 
 def gap_against(runs: pd.DataFrame, ev: pd.DataFrame, spec: Any, keys: list[str]) -> pd.DataFrame:
     """Gap statistics against each of ``keys`` that the sweep varies: grid keys over the evidence runs
     (mean, CI), tuned keys per completed tune run (``n`` = 1)."""
-    cols = ["metric", "kind", *STAT_COLUMNS]
+    cols = ["metric", "kind", *STAT_COLUMNS, "values"]
     grid, tune = grid_keys(spec), tune_keys(spec)
     parts = []
     for key in keys:
@@ -110,13 +110,13 @@ def gap_against(runs: pd.DataFrame, ev: pd.DataFrame, spec: Any, keys: list[str]
                     "metric": gap, "kind": "tune", "key": key,
                     "value": [None if is_missing(v) else py(v) for v in sub[PARAM + key]],
                     "series": "tune runs", "mean": sub[gap].astype(float).to_numpy(), "std": math.nan,
-                    "ci_low": math.nan, "ci_high": math.nan, "n": 1}))
+                    "ci_low": math.nan, "ci_high": math.nan, "n": 1, "values": [[] for _ in range(len(sub))]}))
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True)[cols] if parts else empty_frame(cols)
 
 
 def label_noise(runs: pd.DataFrame, ev: pd.DataFrame, spec: Any) -> pd.DataFrame:
-    cols = ["metric", *STAT_COLUMNS]
+    cols = ["metric", *STAT_COLUMNS, "values"]
     if NOISE not in spec.sweep.grid or len(spec.sweep.grid[NOISE]) < 2:
         return empty_frame(cols)
     parts = []

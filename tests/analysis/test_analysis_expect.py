@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from analysis_testkit import runs_table, seeds
 
@@ -69,12 +70,29 @@ def test_one_seed_is_too_few() -> None:
     assert math.isnan(row["ci_low"])
 
 
-def test_failed_and_diverged_runs_are_not_evidence() -> None:
-    rows = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [0.9, 0.91, 0.92])
-    rows += seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.8], status="completed")
-    rows += seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.1, 0.1], status="diverged")
+def test_diverged_runs_count_at_chance_so_a_diverging_arm_is_never_supported() -> None:
+    # dropping the two diverged runs would leave 0.95-0.97 against 0.79-0.82: supported
+    rows = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [0.95, 0.96, 0.97])
+    lost = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [float("nan")] * 2, status="diverged")
+    for i, r in enumerate(lost):
+        r["seed_index"] = 3 + i
+    rows += lost + seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.80, 0.81, 0.79, 0.80, 0.82])
+    for r in rows:
+        r["chance_accuracy"] = 0.1
     row = evaluate_claims(runs_table(rows), _spec([RESIDUAL])).iloc[0]
-    assert (row["n_than"], row["verdict"]) == (1, "inconclusive")
+    assert row["n_better"] == 5 and row["n_lost"] == 2
+    assert row["better_mean"] == pytest.approx((0.95 + 0.96 + 0.97 + 0.1 + 0.1) / 5)
+    assert row["verdict"] != "supported"
+
+
+def test_a_failed_run_of_a_loss_counts_at_the_worst_loss_of_the_study() -> None:
+    spec = _spec([{"compare": {"metric": "test_loss", "better": {"model.residual": True},
+                               "than": {"model.residual": False}}}])
+    rows = seeds({"model.residual": True, "model.depth": 2}, "test_loss", [0.20, 0.21, float("nan")])
+    rows[2]["status"] = "failed"
+    rows += seeds({"model.residual": False, "model.depth": 2}, "test_loss", [0.40, 0.41, 0.90])
+    row = evaluate_claims(runs_table(rows), spec).iloc[0]
+    assert row["better_mean"] == pytest.approx((0.20 + 0.21 + 0.90) / 3)
 
 
 def test_without_confirm_runs_every_claim_is_inconclusive() -> None:
@@ -119,7 +137,7 @@ def test_decreasing_trend_is_supported_and_flat_is_inconclusive() -> None:
     assert evaluate_claims(down, spec).iloc[0]["verdict"] == "supported"
     flat = _trend_runs({2: [0.5, 0.6, 0.4], 4: [0.5, 0.4, 0.6], 8: [0.55, 0.45, 0.5], 16: [0.5, 0.6, 0.4]})
     row = evaluate_claims(flat, spec).iloc[0]
-    assert row["verdict"] == "inconclusive" and "spans zero" in row["reason"]
+    assert row["verdict"] == "inconclusive" and "not < 0.05" in row["reason"]
 
 
 def test_trend_with_one_seed_per_value_is_too_few() -> None:
@@ -158,3 +176,152 @@ def test_trend_along_a_log_spaced_key() -> None:
 ])
 def test_verdict_rule(lo: float, hi: float, sign: int, expected: str) -> None:
     assert verdict(lo, hi, sign)[0] == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# paired designs, Holm, bound, peak, requires, the optimistic mark, what it would take
+
+
+def _offsets(cell: dict[str, Any], metric: str, base: float, shift: list[float]) -> list[dict[str, Any]]:
+    return seeds(cell, metric, [base + s for s in shift])
+
+
+def test_paired_repeats_beat_welch_when_repeats_share_their_data() -> None:
+    # repeat k draws data k: a large shared offset per repeat, a small consistent effect
+    shift = [0.00, 0.08, -0.07, 0.15, -0.12]
+    rows = _offsets({"model.residual": True, "model.depth": 16}, "val_accuracy", 0.82, shift)
+    rows += _offsets({"model.residual": False, "model.depth": 16}, "val_accuracy", 0.80, [s + d for s, d in
+                     zip(shift, [0.004, -0.003, 0.002, -0.002, 0.001], strict=True)])
+    row = evaluate_claims(runs_table(rows), _spec([RESIDUAL])).iloc[0]
+    assert row["method"] == "paired" and row["verdict"] == "supported"
+    # the same numbers without shared repeats (repeat ids differ between arms): Welch, not decisive
+    for i, r in enumerate(rows[5:]):
+        r["seed_index"] = 10 + i
+    row = evaluate_claims(runs_table(rows), _spec([RESIDUAL])).iloc[0]
+    assert row["method"] == "welch" and row["verdict"] == "inconclusive"
+    assert row["repeats_needed"] > 5 and "repeats" in row["reason"]
+
+
+def test_a_paired_trend_uses_per_repeat_slopes() -> None:
+    spec = _spec([{"trend": {"metric": "val_loss", "along": "model.depth", "should": "increase",
+                             "where": {"model.residual": False}}}])
+    shift = [0.0, 0.3, -0.25]
+    per = {d: [0.01 * d + s + 0.001 * ((d * (i + 1)) % 3) for i, s in enumerate(shift)] for d in (2, 4, 8, 16)}
+    row = evaluate_claims(_trend_runs(per), spec).iloc[0]
+    assert row["method"] == "paired slopes" and row["verdict"] == "supported"
+    assert row["effect"] == pytest.approx(0.01, abs=0.001)
+
+
+def test_holm_decides_while_raw_intervals_stay() -> None:
+    claims = [{"compare": {"name": f"c{d}", "metric": "val_accuracy", "better": {"model.residual": True},
+                           "than": {"model.residual": False}, "where": {"model.depth": d}}} for d in (2, 4, 8)]
+    rows = []
+    for d in (2, 4, 8):
+        rows += seeds({"model.residual": True, "model.depth": d}, "val_accuracy", [0.81, 0.845, 0.835, 0.85])
+        rows += seeds({"model.residual": False, "model.depth": d}, "val_accuracy", [0.79, 0.80, 0.82, 0.81])
+    out = evaluate_claims(runs_table(rows), _spec(claims))
+    from analysis._stats import holm
+
+    assert list(out["p_adjusted"]) == pytest.approx(list(holm(out["p_value"].to_numpy())))
+    assert (out["p_value"] < 0.05).all() and (out["p_adjusted"] >= 0.05).all()
+    assert (out["ci_low"] > 0).all()  # each raw interval clears zero...
+    assert set(out["verdict"]) == {"inconclusive"}  # ...but three such claims together are not decisive
+
+
+def _bound_spec() -> Spec:
+    return _spec([{"bound": {"metric": "grad_norm/hidden_01", "below": 1.0e-3, "where": {"model.residual": False}}}])
+
+
+def test_a_bound_fails_when_one_cells_interval_reaches_it() -> None:
+    rows = seeds({"model.residual": False, "model.depth": 2}, "grad_norm/hidden_01", [8e-4, 8.1e-4, 7.9e-4])
+    # a larger margin on average, but an interval that reaches past the bound
+    rows += seeds({"model.residual": False, "model.depth": 4}, "grad_norm/hidden_01", [1e-5, 1e-5, 1.4e-3])
+    row = evaluate_claims(runs_table(rows), _bound_spec()).iloc[0]
+    assert row["verdict"] != "supported"
+    assert row["ci_high"] > 0 > row["ci_low"]  # the shown cell is the one whose interval reaches the bound
+    tight = seeds({"model.residual": False, "model.depth": 2}, "grad_norm/hidden_01", [8e-4, 8.1e-4, 7.9e-4])
+    tight += seeds({"model.residual": False, "model.depth": 4}, "grad_norm/hidden_01", [1e-5, 1.1e-5, 0.9e-5])
+    assert evaluate_claims(runs_table(tight), _bound_spec()).iloc[0]["verdict"] == "supported"
+
+
+def test_a_bound_with_a_cell_outside_is_contradicted() -> None:
+    rows = seeds({"model.residual": False, "model.depth": 2}, "grad_norm/hidden_01", [1e-5, 1.1e-5, 0.9e-5])
+    rows += seeds({"model.residual": False, "model.depth": 4}, "grad_norm/hidden_01", [0.5, 0.51, 0.49])
+    assert evaluate_claims(runs_table(rows), _bound_spec()).iloc[0]["verdict"] == "contradicted"
+
+
+PEAK = {"peak": {"metric": "test_loss", "along": "model.depth", "should": "max", "where": {"model.residual": False}}}
+
+
+@pytest.mark.parametrize(("means", "expected"), [
+    ({2: 0.5, 4: 0.9, 8: 0.6, 16: 0.4}, "supported"),
+    ({2: 0.3, 4: 0.5, 8: 0.7, 16: 0.9}, "contradicted"),
+    ({2: 0.5, 4: 0.52, 8: 0.5, 16: 0.5}, "inconclusive"),
+], ids=["interior-max", "monotone", "flat"])
+def test_peak(means: dict[int, float], expected: str) -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for depth, m in means.items():
+        rows += seeds({"model.residual": False, "model.depth": depth}, "test_loss", list(m + rng.normal(0, 0.02, 3)))
+    row = evaluate_claims(runs_table(rows), _spec([PEAK])).iloc[0]
+    assert row["verdict"] == expected
+    if expected == "supported":  # depth 4 beats the nearer end (depth 2, 0.5) by about 0.4
+        assert row["effect"] == pytest.approx(0.4, abs=0.06) and "(4)" in row["reason"]
+
+
+def test_a_gate_that_fails_voids_the_claim_and_names_why() -> None:
+    gate = {"kind": "bound", "metric": "test_accuracy", "above": 0.5}
+    claim = {"compare": {**RESIDUAL["compare"], "requires": [gate]}}
+    rows = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [0.15, 0.16, 0.17])
+    rows += seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.10, 0.11, 0.09])
+    for r in rows:
+        r["test_accuracy"] = r["val_accuracy"]
+    row = evaluate_claims(runs_table(rows), _spec([claim])).iloc[0]
+    assert row["verdict"] == "void" and "test_accuracy stays above 0.5" in row["reason"]
+    for r in rows:
+        r["test_accuracy"] = 0.9 + 0.01 * r["seed_index"]
+    assert evaluate_claims(runs_table(rows), _spec([claim])).iloc[0]["verdict"] == "supported"
+
+
+def test_a_claim_requiring_an_unsupported_claim_is_void() -> None:
+    learned = {"bound": {"name": "learned", "metric": "test_accuracy", "above": 0.5}}
+    claim = {"compare": {**RESIDUAL["compare"], "requires": ["learned"]}}
+    rows = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [0.15, 0.16, 0.17])
+    rows += seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.10, 0.11, 0.09])
+    for r in rows:
+        r["test_accuracy"] = 0.12
+    out = evaluate_claims(runs_table(rows), _spec([learned, claim]))
+    assert list(out["verdict"]) == ["contradicted", "void"]
+    assert "requires 'learned', which is contradicted" in out.iloc[1]["reason"]
+
+
+def test_requires_names_must_exist_and_not_loop() -> None:
+    from nnlab.errors import SpecError
+
+    with pytest.raises(SpecError, match="names no claim of this spec: 'nope'"):
+        _spec([{"compare": {**RESIDUAL["compare"], "requires": ["nope"]}}])
+    a = {"compare": {**RESIDUAL["compare"], "name": "a", "requires": ["b"]}}
+    b = {"compare": {**RESIDUAL["compare"], "name": "b", "requires": ["a"]}}
+    with pytest.raises(SpecError, match="cycle"):
+        _spec([a, b])
+
+
+def test_a_peak_needs_three_grid_values() -> None:
+    from nnlab.errors import SpecError
+
+    with pytest.raises(SpecError, match="at least 3 values for a peak"):
+        _spec([PEAK], grid={"model.residual": [False, True], "model.depth": [2, 4]})
+
+
+def test_claims_on_the_tuned_split_are_marked_optimistic() -> None:
+    tune = {"train.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}}
+    test_claim = {"compare": {**RESIDUAL["compare"], "metric": "test_accuracy"}}
+    spec = _spec([RESIDUAL, test_claim], tune=tune, trials=2)
+    rows = seeds({"model.residual": True, "model.depth": 16}, "val_accuracy", [0.9, 0.91, 0.92])
+    rows += seeds({"model.residual": False, "model.depth": 16}, "val_accuracy", [0.8, 0.81, 0.79])
+    for r in rows:
+        r["test_accuracy"] = r["val_accuracy"]
+    out = evaluate_claims(runs_table(rows), spec)
+    assert list(out["note"]) == ["selected on this split: optimistic", ""]
+    untuned = evaluate_claims(runs_table(rows), _spec([RESIDUAL]))
+    assert untuned.iloc[0]["note"] == ""

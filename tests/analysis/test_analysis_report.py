@@ -170,6 +170,8 @@ def test_the_newest_sweep_or_the_profile_asked_for(shared: Shared, here: Path) -
 def test_bootstrap_intervals(shared: Shared, here: Path) -> None:
     welch = build_report(["lab2"], log_artifacts=False).claims
     boot = build_report(["lab2"], method="bootstrap", log_artifacts=False).claims
-    assert list(boot["method"]) == ["bootstrap", "bootstrap"]
+    # the compare claim's arms share their repeats (paired), the trend's slope is resampled within levels
+    assert list(boot["method"]) == ["paired bootstrap", "bootstrap"]
+    assert list(welch["method"]) == ["paired", "paired slopes"]
     assert list(boot["verdict"]) == list(welch["verdict"])
     assert (boot["ci_low"] != welch["ci_low"]).all()
