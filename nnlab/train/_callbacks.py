@@ -1,10 +1,11 @@
-"""Keras callbacks, one concern each: divergence, diagnostics, tracking, progress, epoch hooks."""
+"""Keras callbacks, one concern each: divergence, diagnostics, training-set evaluation, tracking, progress,
+epoch hooks."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -119,6 +120,36 @@ class Diagnostics(Callback):
             self.latest = {}
 
 
+class TrainEval(Callback):
+    """The loss and metrics of a fixed subset of the training split, in inference mode, at each epoch end,
+    as ``train_eval_<metric>``.
+
+    Keras's own ``loss`` and ``accuracy`` are running averages over the epoch's batches in training mode
+    (dropout active, the weights changing under them), so ``val_loss - loss`` mixes the generalization
+    gap with dropout and lag. This evaluates the end-of-epoch model the way validation does: the same
+    traced test function, on a dataset built once per run (``data``, batched like the validation set),
+    so the only cost per epoch is the forward passes. Its loss, like ``val_loss``, includes the
+    regularization penalties (Keras's evaluate adds ``model.losses``); the gap cancels them.
+    """
+
+    PREFIX = "train_eval_"
+
+    def __init__(self, data: Any) -> None:
+        super().__init__()
+        self.data = data
+        self.latest: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        self.latest = {f"{self.PREFIX}{key}": float(v) for key, v in values.items() if np.ndim(v) == 0}
+
+
+class EpochValues(Protocol):
+    """A callback that measures something at each epoch end and keeps it in ``latest`` for the Recorder."""
+
+    latest: dict[str, float]
+
+
 class EpochHook(Callback):
     """Calls ``hook(epoch, metrics)`` after each epoch; a true result stops the run as pruned."""
 
@@ -135,14 +166,18 @@ class EpochHook(Callback):
 
 
 class Recorder(Callback):
-    """Keeps the epoch history and hands each epoch's metrics to ``sink`` in one call."""
+    """Keeps the epoch history and hands each epoch's metrics to ``sink`` in one call.
+
+    ``extras`` run before it in the callback list (Keras calls callbacks in order); their ``latest``
+    values join Keras's logs. ``rows[i]`` is epoch i's metrics, ``history[key]`` one key's series."""
 
     def __init__(self, sink: Callable[[dict[str, float], int], None] | None,
-                 extras: list[Diagnostics]) -> None:
+                 extras: list[EpochValues]) -> None:
         super().__init__()
         self.sink = sink
         self.extras = extras
         self.history: dict[str, list[float]] = {}
+        self.rows: list[dict[str, float]] = []
         self.last: dict[str, float] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -151,6 +186,7 @@ class Recorder(Callback):
             metrics.update(extra.latest)
         for key, v in metrics.items():
             self.history.setdefault(key, []).append(v)
+        self.rows.append(metrics)
         self.last = metrics
         if self.sink is not None:
             self.sink(metrics, epoch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,9 @@ class Prepared:
 
 @dataclass
 class RunResult:
+    """A run's outcome. ``metrics`` describe the kept model: the best epoch's when early stopping restored
+    its weights (``best_epoch``, the index into each ``history`` series), else the last epoch's."""
+
     run_id: str | None
     status: str  # completed, diverged, pruned, failed, killed
     metrics: dict[str, float] = field(default_factory=dict)
@@ -38,6 +41,27 @@ class RunResult:
     epochs: int = 0
     seconds: float = 0.0
     error: str | None = None
+    best_epoch: int | None = None  # set when the weights of that epoch were restored
+
+
+def best_epoch(val_losses: Sequence[float]) -> int | None:
+    """The epoch Keras's ``EarlyStopping(restore_best_weights=True)`` restores: the first with the lowest
+    finite ``val_loss`` (NaN is never an improvement; with no finite value it keeps the first epoch's
+    weights). None without epochs."""
+    finite = [(v, i) for i, v in enumerate(val_losses) if math.isfinite(v)]
+    if finite:
+        return min(finite)[1]
+    return 0 if val_losses else None
+
+
+def kept_epoch(spec: Spec, val_losses: Sequence[float]) -> int | None:
+    """The epoch whose weights a run ends with when they are not simply the last epoch's: with
+    ``train.early_stopping`` and ``train.restore_best`` Keras restores the best epoch's at the end of
+    training, whether patience ran out, a pruner stopped it, or it ran every epoch. None: the last
+    epoch's weights are kept (no early stopping, or ``restore_best: false``)."""
+    if spec.train.early_stopping is None or not spec.train.restore_best:
+        return None
+    return best_epoch(val_losses)
 
 
 def _loss_and_metrics(task: str) -> tuple[Any, list[Any]]:
@@ -83,6 +107,20 @@ def _steps_per_execution(spec: Spec, steps_per_epoch: int) -> int:
     return max(1, min(steps_per_epoch, 32))
 
 
+def _train_eval_set(data: Dataset, batch: int) -> Any:
+    """The training examples that ``train_eval_*`` measure: the first ``len(x_val)`` of the training split
+    (at most as many as validation has, so the evaluation costs at most what validation costs), batched
+    like validation and cached: one pipeline per run, read again every epoch. The training split is a
+    prefix of a shuffled (for classification, class-interleaved) pool, so its head is a random sample.
+    None when there is no validation split to compare with."""
+    import tensorflow as tf
+
+    n = min(len(data.x_train), len(data.x_val))
+    if n == 0:
+        return None
+    return tf.data.Dataset.from_tensor_slices((data.x_train[:n], data.y_train[:n])).batch(batch).cache()
+
+
 def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
     """The training and validation sets as plain tf.data pipelines.
 
@@ -101,6 +139,10 @@ def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
     return train, val
 
 
+def _batch(spec: Spec, data: Dataset) -> int:
+    return min(spec.train.batch_size, len(data.x_train))
+
+
 def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float | None,
          callbacks: list[Any]) -> None:
     from nnlab.train._env import keras, releasing_traced_gradients
@@ -108,7 +150,7 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
 
     spec = prepared.spec
     n = len(data.x_train)
-    batch = min(spec.train.batch_size, n)
+    batch = _batch(spec, data)
     steps = math.ceil(n / batch)
     loss, metrics = _loss_and_metrics(data.info.task)
     optimizer = build_optimizer(spec.train, steps, lr)
@@ -142,8 +184,13 @@ def _transfer_weights(source: Any, target: Any, freeze: bool) -> int:
 def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[str, str] | None = None,
             parent_run_id: str | None = None, run_name: str | None = None,
             epoch_hook: Callable[[int, dict[str, float]], bool] | None = None,
-            progress: bool = False, figures: bool = True) -> RunResult:
-    """Fit, evaluate on the test split (and extra splits), and record everything on a new run."""
+            progress: bool = False, figures: bool = True, train_eval: bool = True) -> RunResult:
+    """Fit, evaluate on the test split (and extra splits), and record everything on a new run.
+
+    Each epoch also evaluates a fixed subset of the training split in inference mode (``train_eval_*``,
+    see ``TrainEval``); ``train_eval=False`` leaves that out (and with it ``gap_*``), for measuring its cost
+    only. Final metrics describe the kept model (see ``RunResult`` and ``_finish``).
+    """
     from nnlab.models import build_model
     from nnlab.train import _callbacks as cb
     from nnlab.train._env import device_description, keras
@@ -173,12 +220,19 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
         if tracker is not None and run_id is not None:
             tracker.log_epoch(run_id, metrics, step=epoch)  # queued: written in the background
 
+    if data.info.task == "classification" and data.info.n_classes:
+        # set before fitting, so that every way the run ends logs it, a diverged or failed run too: the
+        # level reports count such runs at for an accuracy
+        result.metrics["chance_accuracy"] = 1.0 / data.info.n_classes
     loss_fn, _ = _loss_and_metrics(data.info.task)
     divergence = cb.Divergence()
     extras: list[Any] = []
     if spec.train.diagnostics:
         m = min(DIAGNOSTIC_BATCH, len(data.x_train))
         extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation))
+    subset = _train_eval_set(data, _batch(spec, data)) if train_eval else None
+    if subset is not None:
+        extras.append(cb.TrainEval(subset))
     recorder = cb.Recorder(sink, extras)
     callbacks: list[Any] = [divergence, *extras, recorder]
     hook = None
@@ -205,12 +259,17 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
                 tracker.log_metrics(run_id, pre_metrics, step=0, heartbeat=True)
         _fit(prepared, model, data, spec.train.epochs, None, callbacks)
         result.history = recorder.history
-        result.epochs = len(next(iter(recorder.history.values()), []))
-        result.metrics.update(recorder.last)
+        result.epochs = len(recorder.rows)
         if divergence.diverged:
-            result.status = "diverged"
+            result.status = "diverged"  # its last epoch's values: they are why it ended
+            result.metrics.update(recorder.last)
         else:
             result.status = "pruned" if hook is not None and hook.stopped else "completed"
+            # the weights Keras restored at the end of fit: every final metric describes them, the
+            # per-epoch ones as that epoch logged them, test_* evaluated now on the restored weights
+            result.best_epoch = kept_epoch(spec, result.history.get("val_loss", []))
+            kept = result.best_epoch if result.best_epoch is not None else len(recorder.rows) - 1
+            result.metrics.update(recorder.rows[kept] if recorder.rows else {})
             result.metrics.update(_evaluate(model, data))
         _summaries(result, model)
     except KeyboardInterrupt:
@@ -255,25 +314,49 @@ def _summaries(result: RunResult, model: Any) -> None:
             finite = [v for v in values if math.isfinite(v)]
             if finite:
                 result.metrics[f"best_{key}"] = min(finite) if key == "val_loss" else max(finite)
-    if "loss" in result.history and "val_loss" in result.metrics:
-        result.metrics["gap_loss"] = result.metrics["val_loss"] - result.metrics["loss"]
-    if "accuracy" in result.metrics and "val_accuracy" in result.metrics:
-        result.metrics["gap_accuracy"] = result.metrics["accuracy"] - result.metrics["val_accuracy"]
+    _gaps(result.metrics)
+
+
+# (gap, minuend, subtrahend): positive = worse on validation than on the training examples
+GAPS = (("gap_loss", "val_loss", "train_eval_loss"),
+        ("gap_accuracy", "train_eval_accuracy", "val_accuracy"),
+        ("gap_mae", "val_mae", "train_eval_mae"))
+
+
+def _gaps(metrics: dict[str, float]) -> None:
+    """The generalization gaps of the kept model: validation against the same model evaluated the same
+    way (inference mode, end of the epoch) on training examples, not against Keras's running training-mode
+    averages (``loss``, ``accuracy``), which dropout and a changing model bias. Both losses include the
+    regularization penalties, which cancel in ``gap_loss``."""
+    for gap, a, b in GAPS:
+        if a in metrics and b in metrics:
+            metrics[gap] = metrics[a] - metrics[b]
 
 
 def _finish(tracker: Any, run_id: str | None, result: RunResult, started: float, mlflow_status: str) -> None:
+    """End the run in the tracker: its final metrics, status tags and MLflow status.
+
+    The final metrics are logged at step ``result.epochs``, one past the last epoch's step. For a metric
+    with a per-epoch history (``val_loss``, ``train_eval_*``, ``loss``, diagnostics) that adds one point
+    after the epochs, the kept model's value: the best epoch's when early stopping restored its weights
+    (tag ``nnlab.best_epoch``), else the last epoch's again. MLflow's latest value of every metric (what
+    ``run.data.metrics`` and searches show) is therefore the kept model's: a restored run's ``val_loss``
+    is the minimum of its history. A learning curve is the steps below ``epochs_trained``.
+    """
     result.seconds = time.time() - started
     if tracker is None or run_id is None:
         return
-    # per-epoch values are already logged; add only what the epochs did not produce
-    final = {key: v for key, v in result.metrics.items() if key not in result.history}
+    final = dict(result.metrics)
     final["train_seconds"] = result.seconds
     tags = {f"{TAG}status": result.status}
     if result.error:
         tags[f"{TAG}error"] = result.error
+    if result.best_epoch is not None:
+        tags[f"{TAG}best_epoch"] = str(result.best_epoch)
     try:
+        # step = epochs: after every epoch's values, so that MLflow's latest is the kept model's
         tracker.log_metrics(run_id, {key: v for key, v in final.items() if _finite(v)},
-                            step=max(0, result.epochs - 1), heartbeat=False)
+                            step=result.epochs, heartbeat=False)
     finally:
         tracker.set_tags(run_id, tags)
         tracker.end_run(run_id, mlflow_status)
@@ -312,4 +395,4 @@ def run_spec(spec: Spec, tracker: Any, **kwargs: Any) -> RunResult:
     return execute(prepare(spec), tracker, **kwargs)
 
 
-__all__ = ["Prepared", "RunResult", "execute", "prepare", "run_spec"]
+__all__ = ["Prepared", "RunResult", "best_epoch", "execute", "kept_epoch", "prepare", "run_spec"]

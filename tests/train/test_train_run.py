@@ -57,10 +57,13 @@ def test_run_is_logged_with_params_metrics_tags_and_artifacts(write_spec, tracke
     assert tags["nnlab.device"].startswith(("cpu", "gpu"))
     assert "nnlab.git_commit" in tags
     history = client.get_metric_history(result.run_id, "val_loss")
-    assert [m.step for m in history] == [0, 1, 2]
+    # the 3 epochs, then the kept model's value at step 3 (= epochs trained): MLflow's latest is the kept model's
+    assert [m.step for m in history] == [0, 1, 2, 3]
+    assert history[3].value == history[2].value == run.data.metrics["val_loss"]  # no early stopping: the last
     metrics = run.data.metrics
     for key in ("loss", "val_loss", "accuracy", "val_accuracy", "test_loss", "test_accuracy", "grad_norm/hidden_01",
-                "grad_norm/hidden_02", "dead_units"):
+                "grad_norm/hidden_02", "dead_units", "train_eval_loss", "train_eval_accuracy", "gap_loss",
+                "gap_accuracy", "chance_accuracy"):
         assert key in metrics, key
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
