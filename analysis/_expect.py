@@ -254,7 +254,7 @@ def evaluate_trend(claim: Any, ev: pd.DataFrame, basis: str, *, study: str = "",
                effect=fit.slope, ci_low=fit.ci_low, ci_high=fit.ci_high, n_better=counts.get(last, 0),
                n_than=counts.get(first, 0), rho=fit.rho, spread=fit.spread,
                n_lost=int(sub["status"].isin(LOST).sum()) if "status" in sub else 0,
-               design="paired" if paired else "slope")
+               design="paired slopes" if paired else "slope")
     unit = {"log10": f"per decade of {short_key(claim.along)}", "linear": f"per unit of {short_key(claim.along)}",
             "order": "per grid step"}[scale]
     tail = f"slope {unit}; first/last means at {value_label(first)} / {value_label(last)}"
@@ -458,9 +458,9 @@ def decide(claims: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
                 v, why = INCONCLUSIVE, f"Holm-adjusted p = {p:.2g} (not < {alpha:g})"
                 n_needed = _needed(row, alpha / max(1, m))
                 if math.isfinite(n_needed):
-                    unit = "per arm" if row["design"] == "two_sample" else "per value" if row["design"] == "slope" \
-                        else "pairs" if row["design"] == "paired" else ""
-                    why += (f"; about {int(n_needed)} repeats ({unit}) would make this effect decisive at the "
+                    unit = {"two_sample": " per arm", "slope": " per value", "paired": " (pairs)"}.get(
+                        str(row["design"]), "")
+                    why += (f"; about {int(n_needed)} repeats{unit} would make this effect decisive at the "
                             f"observed spread (power 0.8, alpha {alpha / max(1, m):.2g})")
         verdicts.append(v)
         reasons.append("; ".join(t for t in (why, str(row["detail"] or "")) if t))

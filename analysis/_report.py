@@ -31,7 +31,7 @@ from analysis._cells import (
 )
 from analysis._expect import CLAIM_COLUMNS, decide, evaluate_claims
 from analysis._render import cells_view, figure_file, to_html, to_markdown
-from analysis._runs import RunReader, StudyRuns, load_spec, select_runs, sweep_profile
+from analysis._runs import PARAM, RunReader, StudyRuns, load_spec, select_runs, sweep_profile
 
 ALWAYS = "compare"
 ARTIFACT_DIR = "report"
@@ -114,10 +114,7 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
         basis, f"claims and cell statistics use the {len(ev)} finished {kind} runs, {lost} of them diverged or "
                f"failed and counted against their cell ({IMPUTE_RULE})")
     if basis == CONFIRM:
-        keys = list(getattr(spec.sweep, "seed_keys", ["train.seed"]))
-        note += f"; each repeat sets {', '.join(keys)}"
-        if keys == ["train.seed"]:
-            note += " only, so every repeat shares one split and data draw: intervals say nothing about the data"
+        note += "; " + repeats_note(ev)
     counts = runs["status"].value_counts()
     note += " (runs: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items()) + ")"
     report = StudyReport(study=study, claims=claims, cells=cells,
@@ -140,6 +137,23 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
         report.frames[name] = frames
         report.sections.append((gen.title, figs))
     return report
+
+
+def repeats_note(ev: pd.DataFrame) -> str:
+    """What the repeats varied, read from the runs: a seed key that kept one value in every repeat of a
+    cell is named, since the intervals then say nothing about what it draws."""
+    varied, fixed = [], []
+    for key in ("train.seed", "data.seed"):
+        col = PARAM + key
+        if col not in ev.columns or ev.empty:
+            continue
+        per_cell = ev.groupby("cell", sort=False)[col].nunique(dropna=False)
+        (varied if (per_cell > 1).any() else fixed).append(key)
+    text = f"repeats varied {', '.join(varied) or 'no seed'}"
+    if "data.seed" in fixed:
+        text += (" but not data.seed: every repeat of a cell shares one split, subset and data draw, so the "
+                 "intervals cover the initialization only")
+    return text
 
 
 # ------------------------------------------------------------------------------------------------

@@ -175,3 +175,16 @@ def test_bootstrap_intervals(shared: Shared, here: Path) -> None:
     assert list(welch["method"]) == ["paired", "paired slopes"]
     assert list(boot["verdict"]) == list(welch["verdict"])
     assert (boot["ci_low"] != welch["ci_low"]).all()
+
+
+def test_the_report_says_when_repeats_shared_one_data_draw() -> None:
+    from analysis_testkit import runs_table
+
+    from analysis._report import repeats_note
+
+    rows = [{"params": {"model.depth": 2, "train.seed": 1000 + k, "data.seed": d}, "seed_index": k}
+            for k, d in enumerate([0, 0, 0])]
+    assert "but not data.seed" in repeats_note(runs_table(rows))
+    for k, row in enumerate(rows):
+        row["params"]["data.seed"] = 1000 + k
+    assert repeats_note(runs_table(rows)) == "repeats varied train.seed, data.seed"
