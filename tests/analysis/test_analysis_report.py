@@ -182,7 +182,7 @@ def test_the_report_says_when_repeats_shared_one_data_draw() -> None:
 
     from analysis._report import repeats_note
 
-    rows = [{"params": {"model.depth": 2, "train.seed": 1000 + k, "data.seed": d}, "seed_index": k}
+    rows = [{"params": {"model.depth": 2, "train.seed": 1000 + k, "data.seed": d}, "seed_index": k, "cell": "c"}
             for k, d in enumerate([0, 0, 0])]
     assert "but not data.seed" in repeats_note(runs_table(rows))
     for k, row in enumerate(rows):
