@@ -10,6 +10,7 @@ without confirm runs (``seeds: 0``) falls back to the best tune run of each cell
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,6 +30,32 @@ IMPUTE_RULE = ("a diverged or failed run counts against its cell: at chance (1 /
 # run facts, not outcomes: never imputed
 BOOKKEEPING = ("chance_accuracy", "n_params", "epochs_trained", "train_seconds", "pretrain_layers_transferred")
 OUTCOME = re.compile(r"^(val_|test_|train_eval_|gap_|best_|pretrain_)?(loss|accuracy|mae|mse)$")
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: accuracies in [0, 1], losses, errors, norms and unit fractions from 0,
+    anything else (gaps, slopes, scores of unknown kind) unbounded."""
+    name = metric.split("/")[0]
+    if name.endswith("accuracy") and not name.startswith("gap_"):
+        return 0.0, 1.0
+    if name in ("dead_units", "saturated_units", "chance_accuracy"):
+        return 0.0, 1.0
+    if OUTCOME.match(name) or name in ("grad_norm", "train_seconds", "n_params", "epochs_trained") or \
+            name.endswith("_ratio"):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def within_range(summary: Any, metric: str) -> Any:
+    """A summary whose interval is cut to the metric's possible range: the true mean lies in that range,
+    so cutting loses no coverage, and a loss interval no longer reaches below zero."""
+    import dataclasses
+
+    lo, hi = metric_range(metric)
+    if not (math.isfinite(summary.ci_low) and math.isfinite(summary.ci_high)):
+        return summary
+    return dataclasses.replace(summary, ci_low=min(max(summary.ci_low, lo), hi),
+                               ci_high=max(min(summary.ci_high, hi), lo))
 
 
 def worse_is_higher(metric: str) -> bool:
@@ -187,7 +214,8 @@ def cell_table(runs: pd.DataFrame, spec: Any, study: str = "") -> pd.DataFrame:
         for status in FINISHED:  # the evidence runs behind the statistics, lost ones counted (IMPUTE_RULE)
             row[f"evidence_{status}"] = int((sample["status"] == status).sum()) if "status" in sample else 0
         for metric in metrics:
-            s = summarize(sample[metric].astype(float).to_numpy()) if metric in sample else summarize([])
+            s = within_range(summarize(sample[metric].astype(float).to_numpy()) if metric in sample else
+                             summarize([]), metric)
             row[f"{metric}_mean"] = s.mean
             row[f"{metric}_std"] = s.std
             row[f"{metric}_ci_low"] = s.ci_low
@@ -233,7 +261,7 @@ def stat_by(runs: pd.DataFrame, x_key: str, metric: str, series_keys: list[str])
         xs[gid] = value
     rows = []
     for gid, values in groups.items():
-        s = summarize(values)
+        s = within_range(summarize(values), metric)
         rows.append({"key": x_key, "value": xs[gid], "series": gid[0], "mean": s.mean, "std": s.std,
                      "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n, "values": [float(v) for v in values]})
     return pd.DataFrame(rows, columns=[*STAT_COLUMNS, "values"])

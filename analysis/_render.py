@@ -63,6 +63,17 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def effect_text(c: Any) -> str:
+    """The effect with its interval; a bound shows the measured mean and its interval against the bound."""
+    if c["kind"] == "bound" and not is_missing(c["better_mean"]) and not is_missing(c["than_mean"]):
+        mean, bound, margin = float(c["better_mean"]), float(c["than_mean"]), float(c["effect"])
+        above = (mean - bound) * margin > 0 if mean != bound else True
+        lo, hi = ((bound + c["ci_low"], bound + c["ci_high"]) if above
+                  else (bound - c["ci_high"], bound - c["ci_low"]))
+        return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}] vs {'>' if above else '<'} {fmt(bound)}"
+    return f"{fmt(c['effect'])} [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]"
+
+
 def claims_view(claims: pd.DataFrame, with_study: bool) -> pd.DataFrame:
     """The claims table as shown: effect with its interval, p raw and adjusted, n per side, verdict, reason."""
     rows = []
@@ -74,7 +85,7 @@ def claims_view(claims: pd.DataFrame, with_study: bool) -> pd.DataFrame:
         row.update({
             "claim": c["claim"] + (f" [{note}]" if note else ""),
             "verdict": c["verdict"],
-            "effect [95% CI]": f"{fmt(c['effect'])} [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]",
+            "effect [95% CI]": effect_text(c),
             "means": f"{fmt(c['better_mean'])} / {fmt(c['than_mean'])}",
             "n (lost)": f"{fmt(c['n_better'])} / {fmt(c['n_than'])} ({fmt(c.get('n_lost'))})",
             "p (Holm)": f"{fmt(c.get('p_value'), 2)} ({fmt(c.get('p_adjusted'), 2)})",

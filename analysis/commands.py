@@ -52,7 +52,7 @@ def print_summary(report: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from analysis._render import fmt
+    from analysis._render import effect_text, fmt
 
     console = Console()
     colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow", "void": "bright_black"}
@@ -70,7 +70,7 @@ def print_summary(report: Any) -> None:
             colour = colours.get(row.verdict, "white")
             claim = str(row.claim) + (f" [{row.note}]" if row.note else "")
             cells += [escape(claim), f"[{colour}]{row.verdict}[/{colour}]",
-                      escape(f"{fmt(row.effect)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"),
+                      escape(effect_text(row._asdict())),
                       f"{fmt(row.n_better)}/{fmt(row.n_than)}", fmt(row.p_adjusted, 2),
                       escape(str(row.reason).split(";")[0])]
             table.add_row(*cells)

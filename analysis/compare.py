@@ -89,7 +89,9 @@ def isolation(runs: pd.DataFrame, spec: Any) -> pd.DataFrame:
     objective, _ = objective_info(spec)
     ev, basis = evidence(runs, spec)
     keys = grid_keys(spec)
-    parts = [stat_by(ev, key, objective, [k for k in keys if k != key]) for key in keys]
+    # a factor with one level isolates nothing
+    varied = [key for key in keys if len(spec.sweep.grid[key]) > 1]
+    parts = [stat_by(ev, key, objective, [k for k in keys if k != key]) for key in varied]
     frame = pd.concat(parts, ignore_index=True) if parts else empty_frame(["key", "value", "series", "mean"])
     frame.attrs["basis"] = basis
     return frame

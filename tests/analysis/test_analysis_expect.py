@@ -325,3 +325,23 @@ def test_claims_on_the_tuned_split_are_marked_optimistic() -> None:
     assert list(out["note"]) == ["selected on this split: optimistic", ""]
     untuned = evaluate_claims(runs_table(rows), _spec([RESIDUAL]))
     assert untuned.iloc[0]["note"] == ""
+
+
+def test_cell_intervals_stay_inside_the_metrics_range() -> None:
+    from analysis._cells import cell_table
+
+    spec = _spec([], grid={"model.depth": [2, 4]})
+    rows = seeds({"model.depth": 2}, "val_loss", [0.05, 2.7])  # a t interval of two values reaches below 0
+    rows += seeds({"model.depth": 4}, "val_accuracy", [0.99, 0.5])
+    table = cell_table(runs_table(rows), spec).set_index("model.depth")
+    assert table.loc[2, "val_loss_ci_low"] == 0.0 and table.loc[2, "val_loss_ci_high"] > 2.7
+    assert table.loc[4, "val_accuracy_ci_high"] == 1.0 and table.loc[4, "val_accuracy_ci_low"] == 0.0
+
+
+def test_a_bound_is_shown_as_the_measured_value_against_the_bound() -> None:
+    from analysis._render import effect_text
+
+    rows = seeds({"model.residual": False, "model.depth": 2}, "grad_norm/hidden_01", [1e-5, 1.2e-5, 0.8e-5])
+    row = evaluate_claims(runs_table(rows), _bound_spec()).iloc[0]
+    text = effect_text(row)
+    assert text.startswith("1.000e-05 [") and text.endswith("vs < 0.001")

@@ -169,3 +169,17 @@ def test_overfitting_against_a_grid_of_sizes_and_label_noise() -> None:
     assert val[0.0] > val[0.3]
     names = [f.name for f in load_generators().get("overfitting").draw(frames)]
     assert names == ["overfit_gap_size", "overfit_label_noise"]
+
+
+def test_a_grid_factor_with_one_level_gets_no_isolation_figure() -> None:
+    from analysis_testkit import runs_table, seeds
+
+    from analysis.compare import isolation
+    from nnlab.spec import Spec
+
+    spec = Spec.from_dict({"name": "t", "data": {"dataset": "moons"}, "model": {"width": 8},
+                           "sweep": {"grid": {"model.depth": [2, 4], "model.residual": [False]}, "seeds": 2}})
+    rows = seeds({"model.depth": 2, "model.residual": False}, "val_loss", [0.3, 0.31])
+    rows += seeds({"model.depth": 4, "model.residual": False}, "val_loss", [0.2, 0.21])
+    frame = isolation(runs_table(rows), spec)
+    assert set(frame["key"]) == {"model.depth"}
