@@ -121,7 +121,7 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
                          cells_view=cells_view(cells, grid_keys(spec), objective, tune_keys(spec)),
                          evidence_note=note)
     registry = load_generators()
-    history = reader.history if reader is not None else None
+    history = epoch_history(reader.history, runs) if reader is not None else None
     for name in generator_names(spec):
         gen = registry.get(name)
         try:
@@ -137,6 +137,21 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
         report.frames[name] = frames
         report.sections.append((gen.title, figs))
     return report
+
+
+def epoch_history(history: Any, runs: pd.DataFrame) -> Any:
+    """``history`` less each run's final point: a run logs its kept model's values one step past its last
+    epoch (step = ``epochs_trained``), which is no epoch of a learning curve."""
+    limits = dict(zip(runs["run_id"], runs["epochs_trained"], strict=True)) if "epochs_trained" in runs else {}
+
+    def read(run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+        hist = history(run_ids, keys)
+        if hist.empty or not limits:
+            return hist
+        limit = pd.to_numeric(hist["run_id"].map(limits), errors="coerce")
+        return hist[limit.isna() | (hist["step"] < limit)].reset_index(drop=True)
+
+    return read
 
 
 def repeats_note(ev: pd.DataFrame) -> str:

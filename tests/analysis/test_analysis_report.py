@@ -188,3 +188,17 @@ def test_the_report_says_when_repeats_shared_one_data_draw() -> None:
     for k, row in enumerate(rows):
         row["params"]["data.seed"] = 1000 + k
     assert repeats_note(runs_table(rows)) == "repeats varied train.seed, data.seed"
+
+
+def test_learning_curves_leave_out_the_final_point_after_the_epochs() -> None:
+    import pandas as pd
+
+    from analysis._report import epoch_history
+
+    def history(run_ids, keys):
+        return pd.DataFrame({"run_id": ["a"] * 4 + ["b"] * 2, "key": "val_loss", "step": [0, 1, 2, 3, 0, 1],
+                             "value": [0.9, 0.5, 0.6, 0.5, 0.8, 0.7]})
+
+    runs = pd.DataFrame({"run_id": ["a", "b"], "epochs_trained": [3.0, float("nan")]})
+    hist = epoch_history(history, runs)(["a", "b"], ["val_loss"])
+    assert list(hist["step"]) == [0, 1, 2, 0, 1]
