@@ -38,6 +38,22 @@ def _state(cell: CellProgress) -> str:
     return "waiting"
 
 
+def describe_repeats(plan: Any) -> str:
+    """What the confirm runs of a cell are and what each repeat sets, e.g. ``confirm per cell: 3 runs of the
+    cell, repeat k = 0..2 setting train.seed 0..2, data.seed 7..9 (each first value + k, alike in every
+    cell)``: every key of ``sweep.seed_keys``, through ``Plan.repeat_values``, as the workers set them."""
+    n = plan.seeds
+    if not n:
+        return "confirm: none (seeds: 0, pure search)"
+    what = "best tuned setting" if plan.tuned else "cell"
+    first, last = plan.repeat_values(plan.cells[0], 0), plan.repeat_values(plan.cells[0], n - 1)
+    if n == 1:
+        return f"confirm per cell: 1 run of the {what}, setting " + ", ".join(f"{k} {v}" for k, v in first.items())
+    ranges = ", ".join(f"{key} {value}..{last[key]}" for key, value in first.items())
+    return (f"confirm per cell: {n} runs of the {what}, repeat k = 0..{n - 1} setting {ranges} "
+            "(each first value + k, alike in every cell)")
+
+
 def cell_table(plan: Any, snapshot: Snapshot, title: str | None = None) -> Any:
     from rich.table import Table
 
@@ -73,6 +89,7 @@ class LineDisplay:
 
     def start(self, snapshot: Snapshot) -> None:
         self._mark(snapshot, show=False)
+        self.console.print(describe_repeats(self.plan), markup=False, highlight=False)
         if snapshot.done:
             self.console.print(f"resuming: {snapshot.done}/{snapshot.total} runs already done")
 
@@ -139,6 +156,7 @@ class LiveDisplay:
     def start(self, snapshot: Snapshot) -> None:
         from rich.live import Live
 
+        self.console.print(describe_repeats(self.plan), markup=False, highlight=False)
         self._task = self._bar.add_task("all cells", total=snapshot.total, completed=snapshot.done,
                                         note=self._note(snapshot))
         self._live = Live(self._render(snapshot), console=self.console, refresh_per_second=4, transient=False)
@@ -197,6 +215,7 @@ def print_summary(plan: Any, snapshot: Snapshot, console: Any, *, parent: str, t
         table.add_row(*row)
     console.print(table)
     console.print(f"objective: {plan.objective} ({plan.direction})", markup=False, highlight=False)
+    console.print(describe_repeats(plan), markup=False, highlight=False)
     if best_lines:
         console.print("best tuned values per cell:\n" + "\n".join(best_lines), markup=False, highlight=False)
     browse = tracking_uri if tracking_uri.startswith("http") else "make ui"

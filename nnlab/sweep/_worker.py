@@ -109,17 +109,19 @@ class Outcome:
 
 def objective_value(spec: Any, objective: str, metrics: dict[str, float], history: dict[str, list[float]],
                     epochs: int) -> float | None:
-    """The final value of the objective; the best epoch's when early stopping restored weights (Keras 3
-    restores them at the end of training whether it stopped early or ran every epoch)."""
-    restored = spec.train.early_stopping is not None and spec.train.restore_best and epochs > 0
+    """The kept model's value of the objective: the best epoch's when early stopping restored weights (Keras 3
+    restores them at the end of training whether it stopped early or ran every epoch), else the last one's.
+
+    ``execute``'s final metrics already describe the kept model; the history gives the same value (the
+    same epoch, by ``kept_epoch``) and also for a run adopted from MLflow that was logged before they did,
+    whose final val_* were its last epoch's. Only the epochs count: steps from ``epochs`` on are final values.
+    """
+    from nnlab.train import kept_epoch
+
+    kept = kept_epoch(spec, history.get("val_loss", [])[:epochs]) if epochs > 0 else None
     series = history.get(objective)
-    losses = history.get("val_loss")
-    if restored and series and losses and not objective.startswith("test_"):
-        finite = [(v, i) for i, v in enumerate(losses) if math.isfinite(v)]
-        if finite:
-            best = min(finite)[1]
-            if best < len(series):
-                return float(series[best])
+    if kept is not None and series and kept < min(len(series), epochs) and not objective.startswith("test_"):
+        return float(series[kept])
     value = metrics.get(objective)
     return float(value) if value is not None else None
 
@@ -222,7 +224,7 @@ class SlotRunner:
         return self._record(job, outcome)
 
     def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
-        """The values this slot sets (cell, tuned values, seed) and its MLflow tags."""
+        """The values this slot sets (cell, tuned values, a confirm repeat's seed keys) and its MLflow tags."""
         plan = self.plan
         tags = {f"{TAG}cell": job.cell.id, f"{TAG}sweep_id": plan.sweep_id, f"{TAG}sweep_hash": plan.sweep_hash,
                 f"{TAG}slot": job.key, f"{TAG}trial": str(job.trial.number), f"{TAG}study": job.study.study_name}
@@ -237,9 +239,11 @@ class SlotRunner:
             tuned = {d.key: d.to_spec(best.params[d.key]) for d in plan.dims if d.key in best.params}
             self._set_params(job, tuned)
             tags[f"{TAG}source_trial"] = str(best.number)
-        seed = plan.confirm_seed(job.slot)
+        # a repeat sets every key of sweep.seed_keys (repeat k alike in every cell, so arms pair by repeat)
+        repeat = plan.repeat_values(job.cell, job.slot)
         tags[f"{TAG}seed_index"] = str(job.slot)
-        return {**job.cell.values, **tuned, "train.seed": seed}, tags
+        tags[f"{TAG}seed_keys"] = ",".join(repeat)
+        return {**job.cell.values, **tuned, **repeat}, tags
 
     def _suggest(self, job: Claimed) -> dict[str, Any]:
         import optuna
@@ -409,7 +413,9 @@ class SlotRunner:
         if outcome.error:
             attrs[ERROR] = outcome.error[:500]
         if job.phase == "confirm":
-            attrs["nnlab_seed"] = self.plan.confirm_seed(job.slot)
+            repeat = self.plan.repeat_values(job.cell, job.slot)
+            attrs["nnlab_seeds"] = repeat  # every value the repeat set, by key
+            attrs["nnlab_seed"] = repeat.get("train.seed", self.plan.cell_specs[job.cell.id].train.seed)
         state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
                  "diverged": TrialState.PRUNED}.get(outcome.status, TrialState.FAIL)
         finish(job.study, job.trial, state, value=outcome.value, attrs=attrs)

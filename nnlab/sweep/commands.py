@@ -86,6 +86,7 @@ def _plan(args: argparse.Namespace) -> int:
     from nnlab.spec import Spec
     from nnlab.sweep._coordinator import resolve_workers, threads_per_worker, visible_gpus
     from nnlab.sweep._plan import build_plan, format_duration, measure
+    from nnlab.sweep._progress import describe_repeats
     from nnlab.sweep._pruners import describe_pruner
 
     spec_arg, overrides = _split(args.items)
@@ -111,12 +112,7 @@ def _plan(args: argparse.Namespace) -> int:
                       f"{describe_pruner(sweep.pruner, plan.trials, epochs)}")
         for dim in plan.dims:
             console.print(f"  {dim.key}: {dim.describe()}")
-    if plan.seeds:
-        first, last = plan.confirm_seed(0), plan.confirm_seed(plan.seeds - 1)
-        what = "best tuned setting" if plan.tuned else "cell"
-        console.print(f"confirm per cell: {plan.seeds} runs of the {what} with train.seed {first}..{last}")
-    else:
-        console.print("confirm: none (seeds: 0, pure search)")
+    console.print(describe_repeats(plan), markup=False)
     console.print(f"objective: {plan.objective} ({plan.direction}); {epochs} epochs per run")
     workers = resolve_workers(args.workers, sweep.workers, visible_gpus())
     workers = max(1, min(workers, plan.total_runs))
