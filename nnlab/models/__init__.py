@@ -35,11 +35,13 @@ from nnlab.models._blocks import (
     derive_seed,
     resolve_initializer,
 )
+from nnlab.models._cnn import DOWNSAMPLE_RULES
 
 __all__ = [
     "ACTIVATIONS",
     "AUGMENTATIONS",
     "CELLS",
+    "DOWNSAMPLE_RULES",
     "FAMILIES",
     "INITIALIZERS",
     "NORMALIZATIONS",

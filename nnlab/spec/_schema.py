@@ -81,6 +81,12 @@ def _augmentations() -> Any:
     return AUGMENTATIONS
 
 
+def _downsample_rules() -> tuple[str, ...]:
+    from nnlab.models import DOWNSAMPLE_RULES
+
+    return DOWNSAMPLE_RULES
+
+
 PosInt = Annotated[int, Field(ge=1)]
 Fraction01 = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -162,6 +168,7 @@ class ModelSpec(Section):
     heads: Annotated[int, Field(ge=1, le=256)] = 4
     kernel_size: Annotated[int, Field(ge=1, le=64)] = 3
     pool: Literal["max", "avg", "none"] = "max"
+    downsample: str = "cover"  # where the cnn pools and by how much (nnlab.models._cnn)
     ffn_multiplier: Annotated[int, Field(ge=1, le=16)] = 2
 
     @field_validator("family")
@@ -178,6 +185,11 @@ class ModelSpec(Section):
     @classmethod
     def _initializer_known(cls, v: str) -> str:
         return _registry_check(_initializers, v)
+
+    @field_validator("downsample")
+    @classmethod
+    def _downsample_known(cls, v: str) -> str:
+        return _one_of(v, _downsample_rules(), "downsample rule")
 
 
 class PretrainSpec(Section):
@@ -198,14 +210,19 @@ LATE_DEFAULTS: dict[str, Any] = {"train.precision": "float32", "train.jit_compil
 # Keys added later whose default changed what a sweep does, with the value that reproduces the behaviour
 # from before them. At that value they are left out of the hashes (an old sweep resumes when the spec says
 # so); at any other value, the new default included, they count, so an old sweep is not silently mixed.
-LEGACY_VALUES: dict[str, Any] = {"sweep.seed_keys": ["train.seed"]}
+LEGACY_VALUES: dict[str, Any] = {
+    "sweep.seed_keys": ["train.seed"],
+    # the cnn pooled by 2 after every second block but the last (a 2-block net never pooled)
+    "model.downsample": "alternate",
+}
 SEED_KEY_DEFAULT = ("train.seed", "data.seed")
 
 
 def without_late_defaults(flat: dict[str, Any]) -> dict[str, Any]:
-    """``flat`` (dotted keys) less the keys of ``LATE_DEFAULTS`` that hold their default."""
-    return {key: value for key, value in flat.items()
-            if not (key in LATE_DEFAULTS and value == LATE_DEFAULTS[key])}
+    """``flat`` (dotted keys) less the keys of ``LATE_DEFAULTS`` that hold their default and those of
+    ``LEGACY_VALUES`` that hold their legacy value (what a sweep's identity leaves out, like the hash)."""
+    left_out = {**LATE_DEFAULTS, **LEGACY_VALUES}
+    return {key: value for key, value in flat.items() if not (key in left_out and value == left_out[key])}
 
 
 class TrainSpec(Section):

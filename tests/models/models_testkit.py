@@ -27,6 +27,7 @@ class ModelCfg:
     heads: int = 2
     kernel_size: int = 3
     pool: str = "max"
+    downsample: str = "cover"
     ffn_multiplier: int = 2
 
 

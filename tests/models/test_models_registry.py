@@ -37,7 +37,7 @@ def test_family_names_and_metadata():
     assert set(FAMILIES.meta("rnn")["kinds"]) == {"sequence", "image"}
     assert set(FAMILIES.meta("transformer")["kinds"]) == {"sequence", "image"}
     assert FAMILIES.meta("mlp")["options"] == ()
-    assert set(FAMILIES.meta("cnn")["options"]) == {"kernel_size", "pool"}
+    assert set(FAMILIES.meta("cnn")["options"]) == {"kernel_size", "pool", "downsample"}
     assert FAMILIES.meta("rnn")["options"] == ("cell",)
     assert set(FAMILIES.meta("transformer")["options"]) == {"heads", "ffn_multiplier"}
     assert [FAMILIES.meta(name)["act_layers"] for name in FAMILIES] == [True, True, False, True]

@@ -28,19 +28,32 @@ def test_mlp_flattens_images_and_sequences():
     assert model.get_layer("hidden_01").kernel.shape == (18, 4)
 
 
-def test_cnn_pools_every_second_block_while_large_enough():
+def test_cnn_alternate_rule_pools_every_second_block_while_large_enough():
     image = DataInfo(input_shape=(16, 16, 1), task="classification", kind="image", n_classes=2)
-    model = build_model(cfg(family="cnn", depth=10, width=4, pool="max"), image)
+    model = build_model(cfg(family="cnn", depth=10, width=4, pool="max", downsample="alternate"), image)
     pools = [n for n in _names(model) if n.startswith("pool_")]
     assert pools == ["pool_02", "pool_04", "pool_06"]  # 16 -> 8 -> 4 -> 2, then too small to pool
     assert model.get_layer("hidden_10").output.shape[1:3] == (2, 2)
-    short = build_model(cfg(family="cnn", depth=4, width=4, pool="max"), image)
+    short = build_model(cfg(family="cnn", depth=4, width=4, pool="max", downsample="alternate"), image)
     assert [n for n in _names(short) if n.startswith("pool_")] == ["pool_02"]  # never after the last block
     assert type(model.get_layer("pool_02")).__name__ == "MaxPooling2D"
-    avg = build_model(cfg(family="cnn", depth=3, width=4, pool="avg"), image)
+    avg = build_model(cfg(family="cnn", depth=3, width=4, pool="avg", downsample="alternate"), image)
     assert type(avg.get_layer("pool_02")).__name__ == "AveragePooling2D"
-    none = build_model(cfg(family="cnn", depth=8, width=4, pool="none"), image)
-    assert not [n for n in _names(none) if n.startswith("pool_")]
+
+
+def test_cnn_halve_and_cover_rules_pool_after_every_block_while_large_enough():
+    image = DataInfo(input_shape=(16, 16, 1), task="classification", kind="image", n_classes=2)
+    halve = build_model(cfg(family="cnn", depth=5, width=4, downsample="halve"), image)
+    assert [n for n in _names(halve) if n.startswith("pool_")] == ["pool_01", "pool_02", "pool_03"]
+    assert halve.get_layer("hidden_05").output.shape[1:3] == (2, 2)  # 16 -> 8 -> 4 -> 2
+    cover = build_model(cfg(family="cnn", depth=2, width=4), image)  # the default rule
+    assert [cover.get_layer(f"pool_0{i}").pool_size for i in (1, 2)] == [(3, 3), (3, 3)]
+    assert cover.get_layer("gap").input.shape[1:3] == (2, 2)  # 16 -> 6 -> 2 ("same" padding)
+    avg = build_model(cfg(family="cnn", depth=2, width=4, pool="avg"), image)
+    assert type(avg.get_layer("pool_01")).__name__ == "AveragePooling2D"
+    for rule in ("cover", "halve", "alternate"):
+        none = build_model(cfg(family="cnn", depth=8, width=4, pool="none", downsample=rule), image)
+        assert not [n for n in _names(none) if n.startswith("pool_")]
 
 
 def test_cnn_uses_conv1d_on_sequences_and_kernel_size():

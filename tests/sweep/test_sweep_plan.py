@@ -120,14 +120,16 @@ def test_structure_hash_and_named_changes(tmp_path: Path) -> None:
 
 def test_keys_added_later_leave_a_sweeps_identity_and_seeds_unchanged_at_their_default(tmp_path: Path) -> None:
     sweep = {"grid": {"model.depth": [1, 2]}, "seeds": 2, "seed_keys": ["train.seed"]}
-    before = _plan(tmp_path, sweep)
+    # keys added since, at the values that reproduce their old behaviour
+    legacy = {"model": {"downsample": "alternate"}}
+    before = _plan(tmp_path, sweep, **legacy)
     # the hash this sweep had before train.precision, train.jit_compile and sweep.seed_keys existed: a sweep
     # started then resumes (seed_keys at the value that repeats its old confirm runs), and its cells'
     # sampler seeds (derived from the hash) draw the same trials
     assert before.sweep_hash == "53e9464d8f3fa902"
-    explicit = _plan(tmp_path, sweep, ("train.precision=float32", "train.jit_compile=auto"))
+    explicit = _plan(tmp_path, sweep, ("train.precision=float32", "train.jit_compile=auto"), **legacy)
     assert explicit.sweep_hash == before.sweep_hash
-    mixed = _plan(tmp_path, sweep, ("train.precision=mixed_bfloat16",))
+    mixed = _plan(tmp_path, sweep, ("train.precision=mixed_bfloat16",), **legacy)
     assert mixed.sweep_hash != before.sweep_hash
     changes = [text for _, text in describe_changes(before.structure, mixed.structure)]
     assert changes == ['train.precision was added ("mixed_bfloat16")']
