@@ -516,8 +516,19 @@ class Spec(Section):
         return validate_located(located, self._source, default_name=self.name, sweep_checks=False)
 
     # -- views ----------------------------------------------------------------------------------
-    def flat_params(self) -> dict[str, Any]:
-        """Every resolved dotted key of data, model and train (the MLflow params of a run)."""
+    def flat_params(self, *, applicable: bool = False) -> dict[str, Any]:
+        """Every resolved dotted key of data, model and train: what identifies a run or a sweep.
+
+        ``applicable=True``: the keys that act on this spec's runs, none of them None (a run's MLflow
+        params). Left out: the options of other model families and datasets (the registries' ``options``),
+        the strengths of augmentations ``data.augment`` does not list (each augmentation's ``key``) and
+        ``data.augment_space`` without any, ``train.momentum`` and ``train.weight_decay`` for optimizers
+        that ignore them (see ``nnlab.train._optim``), ``train.restore_best`` without early stopping, and
+        every None or empty list (``data.train_size`` None means all: the runner logs the count). A dataset
+        option left at None is its loader's default. Keys the sweep sets (grid, linked factors, tune, seed
+        keys) stay as set whenever they are not None, so the runs of every cell share their columns and a
+        report finds each run's cell.
+        """
         out: dict[str, Any] = {}
 
         def walk(prefix: str, value: Any) -> None:
@@ -530,7 +541,39 @@ class Spec(Section):
         dumped = self.model_dump(mode="json")
         for section in ("data", "model", "train"):
             walk(section, dumped[section])
-        return out
+        if not applicable:
+            return out
+
+        import inspect
+
+        from nnlab.data import GENERATOR_OPTIONS
+        from nnlab.spec._cells import is_linked, linked_values
+
+        swept = {*self.sweep.tune, *self.sweep.seed_keys}
+        for key, values in self.sweep.grid.items():
+            swept |= {k for v in values for k in linked_values(v)} if is_linked(key) else {key}
+        families = _families()
+        datasets = _datasets()
+        augmentations = _augmentations()
+        dropped = {f"model.{o}" for name in families for o in families.meta(name)["options"]}
+        dropped -= {f"model.{o}" for o in families.meta(self.model.family)["options"]}
+        dataset_options = datasets.meta(self.data.dataset)["options"]
+        dropped |= {f"data.{o}" for o in GENERATOR_OPTIONS if o not in dataset_options}
+        defaults = inspect.signature(datasets.get(self.data.dataset)).parameters
+        for option in dataset_options:
+            key, default = f"data.{option}", defaults[option].default if option in defaults else None
+            if out.get(key) is None and key not in swept and default is not inspect.Parameter.empty:
+                out[key] = list(default) if isinstance(default, tuple) else default
+        strengths = {name: augmentations.meta(name).get("key") for name in augmentations}
+        dropped |= {key for name, key in strengths.items() if key and name not in self.data.augment}
+        if not self.data.augment:
+            dropped.add("data.augment_space")
+        users = {"train.momentum": ("momentum",), "train.weight_decay": ("adamw",)}
+        dropped |= {key for key, optimizers in users.items() if self.train.optimizer not in optimizers}
+        if self.train.early_stopping is None:
+            dropped.add("train.restore_best")
+        return {key: value for key, value in out.items()
+                if value is not None and value != [] and (key in swept or key not in dropped)}
 
     def resolved(self) -> dict[str, Any]:
         """The resolved spec as plain data (profiles dropped: they are already applied)."""

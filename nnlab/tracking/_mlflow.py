@@ -12,6 +12,7 @@ Only this module (and the helper process of ``nnlab.tracking._remote``) imports 
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.errors import FatalError
+from nnlab.tracking import _tags
 from nnlab.tracking._store import Store
 
 TAG = "nnlab."
@@ -172,10 +174,14 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
             raise FatalError(f"tracking store {store.tracking_uri} is not usable: {_reason(exc)}") from None
         self._experiments: dict[str, str] = {}
+        self._experiment_tags: dict[str, dict[str, str]] = {}  # as read or written by this process
         self._epochs = EpochWriter(self._write_batch, EPOCH_WRITE_S)
 
     # -- experiments and runs --------------------------------------------------------------------
     def experiment_id(self, name: str, *, create: bool = True) -> str | None:
+        """The experiment's id. With ``create`` (a command about to write to it) it is created if missing,
+        restored if deleted, and tagged as a model-development experiment (``_tags.EXPERIMENT_KIND``) if it
+        is not of a kind yet: once per experiment and process."""
         if name in self._experiments:
             return self._experiments[name]
         exp = self.client.get_experiment_by_name(name)
@@ -186,30 +192,75 @@ class Tracker:
             if self.store.embedded:
                 location = (self.store.artifact_root.resolve() / name).as_uri()
             try:
-                exp_id = self.client.create_experiment(name, artifact_location=location)
+                exp_id = self.client.create_experiment(
+                    name, artifact_location=location,
+                    tags={_tags.EXPERIMENT_KIND: _tags.CUSTOM_MODEL_DEVELOPMENT})
+                self._experiment_tags[name] = {_tags.EXPERIMENT_KIND: _tags.CUSTOM_MODEL_DEVELOPMENT}
             except Exception:  # noqa: BLE001 - another worker created it first
                 exp = self.client.get_experiment_by_name(name)
                 if exp is None:
                     raise
-                exp_id = exp.experiment_id
-        else:
+        if exp is not None:
+            if not create:
+                return str(exp.experiment_id)
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
             exp_id = exp.experiment_id
+            tags = dict(exp.tags)
+            if _tags.EXPERIMENT_KIND not in tags:  # an experiment from before nnlab tagged them
+                self.client.set_experiment_tag(exp_id, _tags.EXPERIMENT_KIND, _tags.CUSTOM_MODEL_DEVELOPMENT)
+                tags[_tags.EXPERIMENT_KIND] = _tags.CUSTOM_MODEL_DEVELOPMENT
+            self._experiment_tags[name] = tags
         self._experiments[name] = exp_id
         return exp_id
 
+    def tag_experiments(self) -> list[str]:
+        """Tag as model development the experiments of this store that hold nnlab's runs and are of no kind
+        yet (made before nnlab tagged them); returns their names. For ``nnlab ui``, before the UI opens."""
+        from mlflow.entities import ViewType
+
+        tagged = []
+        for exp in self.client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=50_000):
+            if _tags.EXPERIMENT_KIND in exp.tags:
+                continue
+            if self.client.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG}pid` LIKE '%'",
+                                       max_results=1):
+                self.client.set_experiment_tag(exp.experiment_id, _tags.EXPERIMENT_KIND,
+                                               _tags.CUSTOM_MODEL_DEVELOPMENT)
+                tagged.append(exp.name)
+        return tagged
+
+    def describe_experiment(self, name: str, text: str) -> None:
+        """The experiment's description (``mlflow.note.content``, shown above its runs), written when it
+        differs from the stored one: at most one write per experiment and process."""
+        text = text.strip()
+        exp_id = str(self.experiment_id(name))
+        tags = self._experiment_tags.setdefault(name, {})
+        if not text or tags.get(_tags.NOTE) == text:
+            return
+        self.client.set_experiment_tag(exp_id, _tags.NOTE, text[:_tags.EXPERIMENT_TAG_LIMIT])
+        tags[_tags.NOTE] = text
+
+    def set_note(self, run_id: str, text: str, replace: bool = True) -> None:
+        """A run's description (``mlflow.note.content``, markdown); ``replace=False`` keeps one it has."""
+        if not replace and _tags.NOTE in self.client.get_run(run_id).data.tags:
+            return
+        self.set_tags(run_id, {_tags.NOTE: text})
+
     def start_run(self, experiment: str, *, run_name: str, tags: dict[str, str],
                   parent_run_id: str | None = None) -> str:
+        """A new RUNNING run, with MLflow's standard tags (user, source type, git commit; the source name
+        from the caller's ``mlflow.source.name``) besides the caller's and nnlab's liveness tags."""
         all_tags = {
+            **standard_tags(),
             f"{TAG}host": socket.gethostname(),
             f"{TAG}pid": str(os.getpid()),
             f"{TAG}proc_start": proc_start_time(os.getpid()),
             f"{TAG}heartbeat": str(int(time.time())),
-            **tags,
+            **{_tags.RENAMED.get(key, key): value for key, value in tags.items()},
         }
         if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
+            all_tags[_tags.PARENT_RUN_ID] = parent_run_id
         exp_id = self.experiment_id(experiment)
         assert exp_id is not None
         run = self.client.create_run(exp_id, tags=all_tags, run_name=run_name)
@@ -219,9 +270,30 @@ class Tracker:
         from mlflow.entities import Param
 
         self.flush()
-        items = [Param(_key(k), _param_value(v)) for k, v in params.items()]
+        items = [Param(_key(k), _param_value(v)) for k, v in params.items() if v is not None]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i: i + 100])
+
+    def log_inputs(self, run_id: str, inputs: list[dict[str, Any]]) -> None:
+        """The run's datasets, as ``nnlab.tracking._inputs.split_inputs`` describes them."""
+        import json
+
+        import numpy as np
+        from mlflow.data.schema import TensorDatasetSchema
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.types import Schema, TensorSpec
+
+        def schema(item: dict[str, Any]) -> str:
+            features, targets = (Schema([TensorSpec(np.dtype(item[part]["dtype"]), tuple(item[part]["shape"]))])
+                                 for part in ("features", "targets"))
+            return json.dumps(TensorDatasetSchema(features=features, targets=targets).to_dict())
+
+        datasets = [DatasetInput(Dataset(name=item["name"], digest=item["digest"], source_type=item["source_type"],
+                                         source=item["source"], schema=schema(item), profile=item["profile"]),
+                                 tags=[InputTag(_tags.DATASET_CONTEXT, item["context"])]) for item in inputs]
+        if datasets:
+            self.flush()
+            self.client.log_inputs(run_id, datasets=datasets)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int, *,
                     heartbeat: bool = True) -> None:
@@ -249,7 +321,7 @@ class Tracker:
         from mlflow.entities import RunTag
 
         self.flush()
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:_tags.RUN_TAG_LIMIT]) for k, v in tags.items()])
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.flush()
@@ -324,5 +396,20 @@ def _key(key: str) -> str:
 
 
 def _param_value(value: Any) -> str:
-    text = "null" if value is None else str(value)
-    return text[:6000]
+    return str(value)[:6000]
+
+
+@lru_cache(maxsize=1)
+def standard_tags() -> dict[str, str]:
+    """MLflow's tags of who ran a run and from which commit (``_tags``), as MLflow's own runs have them."""
+    from mlflow.entities import SourceType
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        user = f"uid {os.getuid()}"
+    out = {_tags.USER: user, _tags.SOURCE_TYPE: SourceType.to_string(SourceType.LOCAL)}
+    commit = git_commit()
+    if commit:
+        out[_tags.GIT_COMMIT] = commit
+    return out

@@ -102,6 +102,15 @@ class RemoteTracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         self._post("log_params", run_id, {k: None if v is None else str(v) for k, v in params.items()})
 
+    def log_inputs(self, run_id: str, inputs: list[dict[str, Any]]) -> None:
+        self._post("log_inputs", run_id, inputs)
+
+    def describe_experiment(self, name: str, text: str) -> None:
+        self._post("describe_experiment", name, text)
+
+    def set_note(self, run_id: str, text: str, replace: bool = True) -> None:
+        self._post("set_note", run_id, text, replace)
+
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int, *, heartbeat: bool = True) -> None:
         self._post("log_metrics", run_id, metrics, step, heartbeat)
 

@@ -1,5 +1,5 @@
-"""Keras callbacks, one concern each: divergence, diagnostics, training-set evaluation, tracking, progress,
-epoch hooks."""
+"""Keras callbacks, one concern each: divergence, diagnostics, training-set evaluation, tracking, progress
+(``nnlab run``'s bar or lines, a sweep worker's status file), epoch hooks."""
 
 from __future__ import annotations
 
@@ -127,9 +127,9 @@ class TrainEval(Callback):
     Keras's own ``loss`` and ``accuracy`` are running averages over the epoch's batches in training mode
     (dropout active, the weights changing under them), so ``val_loss - loss`` mixes the generalization
     gap with dropout and lag. This evaluates the end-of-epoch model the way validation does: the same
-    traced test function, on a dataset built once per run (``data``, batched like the validation set),
-    so the only cost per epoch is the forward passes. Its loss, like ``val_loss``, includes the
-    regularization penalties (Keras's evaluate adds ``model.losses``); the gap cancels them.
+    traced test function, on a dataset built once per run (``data``, batched like the validation set);
+    per epoch it costs what validation costs (see docs/performance.md). Its loss, like ``val_loss``,
+    includes the regularization penalties (Keras's evaluate adds ``model.losses``); the gap cancels them.
     """
 
     PREFIX = "train_eval_"
@@ -192,26 +192,99 @@ class Recorder(Callback):
             self.sink(metrics, epoch)
 
 
+PROGRESS_KEYS = ("loss", "val_loss", "val_accuracy", "val_mae")
+
+
+def epoch_summary(logs: dict[str, Any] | None) -> str:
+    """The few metrics a progress line shows, e.g. ``loss 0.412  val_loss 0.5  val_accuracy 0.91``."""
+    return "  ".join(f"{key} {float(v):.4g}" for key, v in (logs or {}).items() if key in PROGRESS_KEYS)
+
+
 class Progress(Callback):
-    """An epoch progress bar on a terminal."""
+    """The epochs of ``nnlab run``: on a terminal a live bar (epochs done, elapsed, time left, the latest
+    metrics); elsewhere (logs, pipes) one plain line per epoch."""
 
-    def __init__(self, epochs: int, label: str) -> None:
+    def __init__(self, epochs: int, label: str, console: Any = None) -> None:
         super().__init__()
-        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
-        from rich.progress import Progress as RichProgress
+        from rich.console import Console
 
-        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                                 "{task.total}"), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                 transient=True)
-        self._task = self._bar.add_task(label, total=epochs, info="")
+        self.epochs = epochs
+        self.label = label
+        self.console = console or Console(highlight=False)
+        self.live = self.console.is_terminal
+        self._bar: Any = None
+        self._started = 0.0
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("epochs"), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.console,
+                                     transient=True)
+            self._task = self._bar.add_task(label, total=epochs, info="")
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._bar.start()
+        import time
+
+        self._started = time.monotonic()
+        if self._bar is not None:
+            self._bar.start()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        info = "  ".join(f"{key} {float(v):.4g}" for key, v in (logs or {}).items()
-                         if key in ("loss", "val_loss", "val_accuracy", "val_mae"))
-        self._bar.update(self._task, advance=1, info=info)
+        import time
+
+        info = epoch_summary(logs)
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, info=info)
+            return
+        width = len(str(self.epochs))
+        self.console.print(f"epoch {epoch + 1:>{width}}/{self.epochs}  {info}  "
+                           f"({time.monotonic() - self._started:.1f} s)", markup=False, highlight=False)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._bar.stop()
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class WorkerStatus(Callback):
+    """What a sweep worker is training, for the sweep's live display: a small JSON file (``about`` - cell,
+    phase, slot -, the epochs done and planned, when the run's training started), rewritten when training
+    starts and after every epoch. Written aside and renamed, so a reader never sees half of it."""
+
+    def __init__(self, path: str, about: dict[str, Any], epochs: int) -> None:
+        super().__init__()
+        self.path = path
+        self.about = about
+        self.epochs = epochs
+        self._started = 0.0
+
+    def _write(self, done: int) -> None:
+        import json
+        import os
+        import time
+
+        record = {**self.about, "epoch": done, "epochs": self.epochs, "started": self._started,
+                  "updated": time.time(), "pid": os.getpid()}
+        scratch = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(scratch, "w", encoding="utf-8") as out:
+                json.dump(record, out)
+            os.replace(scratch, self.path)
+        except OSError:  # only a display: a run never fails over it
+            pass
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        import time
+
+        self._started = time.time()
+        self._write(0)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._write(epoch + 1)

@@ -7,6 +7,7 @@ anything that goes wrong during ``execute`` is recorded on the run.
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -16,9 +17,12 @@ from typing import Any
 from nnlab.data import Dataset, load_dataset
 from nnlab.errors import SpecError, TrialFailed
 from nnlab.spec import Spec
+from nnlab.tracking._tags import SOURCE_NAME
 
 TAG = "nnlab."
 DIAGNOSTIC_BATCH = 256
+# where a sweep worker's runs write their WorkerStatus file (set by the sweep's coordinator per worker)
+WORKER_STATUS_ENV = "NNLAB_STATUS_FILE"
 
 
 @dataclass
@@ -110,15 +114,16 @@ def _steps_per_execution(spec: Spec, steps_per_epoch: int) -> int:
 def _train_eval_set(data: Dataset, batch: int) -> Any:
     """The training examples that ``train_eval_*`` measure: the first ``len(x_val)`` of the training split
     (at most as many as validation has, so the evaluation costs at most what validation costs), batched
-    like validation and cached: one pipeline per run, read again every epoch. The training split is a
-    prefix of a shuffled (for classification, class-interleaved) pool, so its head is a random sample.
-    None when there is no validation split to compare with."""
+    like validation: one pipeline per run, read again every epoch (``.cache()`` measured no faster on the
+    bench job, and would hold a second copy of the examples). The training split is a prefix of a
+    shuffled (for classification, class-interleaved) pool, so its head is a random sample. None when
+    there is no validation split to compare with."""
     import tensorflow as tf
 
     n = min(len(data.x_train), len(data.x_val))
     if n == 0:
         return None
-    return tf.data.Dataset.from_tensor_slices((data.x_train[:n], data.y_train[:n])).batch(batch).cache()
+    return tf.data.Dataset.from_tensor_slices((data.x_train[:n], data.y_train[:n])).batch(batch)
 
 
 def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
@@ -189,7 +194,9 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
 
     Each epoch also evaluates a fixed subset of the training split in inference mode (``train_eval_*``,
     see ``TrainEval``); ``train_eval=False`` leaves that out (and with it ``gap_*``), for measuring its cost
-    only. Final metrics describe the kept model (see ``RunResult`` and ``_finish``).
+    only. Final metrics describe the kept model (see ``RunResult`` and ``_finish``). ``progress`` shows the
+    epochs on stdout (a bar on a terminal, else a line each); with ``$NNLAB_STATUS_FILE`` set (a sweep
+    worker) each epoch also goes to that file, for the sweep's display.
     """
     from nnlab.models import build_model
     from nnlab.train import _callbacks as cb
@@ -201,19 +208,20 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
     started = time.time()
     result = RunResult(run_id=None, status="failed")
     if tracker is not None:
+        tracker.describe_experiment(spec.name, spec.description)
         run_id = tracker.start_run(spec.name, run_name=run_name or spec.name, parent_run_id=parent_run_id, tags={
             f"{TAG}phase": phase,
             f"{TAG}status": "running",
             f"{TAG}spec_hash": spec.spec_hash(),
             f"{TAG}spec_name": spec.name,
-            f"{TAG}source": spec.source,
-            f"{TAG}git_commit": _git_commit(),
+            SOURCE_NAME: spec.source,
             f"{TAG}keras_version": k.__version__,
             f"{TAG}tensorflow_version": _tf_version(),
             f"{TAG}device": device_description(),
             **(tags or {}),
         })
-        tracker.log_params(run_id, spec.flat_params())
+        tracker.log_params(run_id, run_params(spec, data))
+        tracker.log_inputs(run_id, _inputs(spec, data, prepared.pretrain_data))
     result.run_id = run_id
 
     def sink(metrics: dict[str, float], epoch: int) -> None:
@@ -244,6 +252,11 @@ def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[
                                                    restore_best_weights=spec.train.restore_best))
     if progress:
         callbacks.append(cb.Progress(spec.train.epochs, spec.name))
+    status_file = os.environ.get(WORKER_STATUS_ENV)
+    if status_file:  # a sweep worker whose coordinator shows what each worker trains
+        about = {"run": run_name or spec.name, "phase": phase, "cell": (tags or {}).get(f"{TAG}cell", ""),
+                 "slot": (tags or {}).get(f"{TAG}slot", "")}
+        callbacks.append(cb.WorkerStatus(status_file, about, spec.train.epochs))
     try:
         pre = spec.train.pretrain
         if pre is not None and pre.epochs > 0 and prepared.pretrain_data is not None:
@@ -379,10 +392,23 @@ def _artifacts(tracker: Any, run_id: str, spec: Spec, model: Any, result: RunRes
                           f"{spec.name} ({result.status})")
 
 
-def _git_commit() -> str:
-    from nnlab.tracking._mlflow import git_commit
+def run_params(spec: Spec, data: Dataset) -> dict[str, Any]:
+    """A run's MLflow params: the spec's keys that apply to its model family and dataset (none null,
+    see ``Spec.flat_params``) and ``data.n_train``, the number of training examples it used."""
+    return {**spec.flat_params(applicable=True), "data.n_train": len(data.x_train)}
 
-    return git_commit()
+
+def _inputs(spec: Spec, data: Dataset, pretrain: Dataset | None) -> list[dict[str, Any]]:
+    """The run's datasets: each split with a digest of its arrays (see ``nnlab.tracking._inputs``)."""
+    from nnlab.tracking._inputs import split_inputs
+
+    splits = {"train": (data.x_train, data.y_train), "val": (data.x_val, data.y_val),
+              "test": (data.x_test, data.y_test), **data.extra}
+    out = split_inputs(data.name, splits, path=spec.data.path if data.name == "csv" else None)
+    if pretrain is not None:
+        out += split_inputs(pretrain.name, {"pretrain": (pretrain.x_train, pretrain.y_train)},
+                            path=spec.data.path if pretrain.name == "csv" else None)
+    return out
 
 
 def _tf_version() -> str:

@@ -36,7 +36,7 @@ def test_a_run_through_the_helper_is_recorded_whole(store_dir):
     assert run.info.status == "FINISHED"
     assert run.data.tags["nnlab.pid"] == str(os.getpid())  # the command's pid, not the helper's
     assert run.data.tags["nnlab.status"] == "completed"
-    assert run.data.params == {"model.depth": "2", "data.classes": "null"}
+    assert run.data.params == {"model.depth": "2"}  # a None param is not logged: no "null" params
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1, 2, 3, 4]
     assert run.data.metrics["test_loss"] == 0.3 and "grad_norm/hidden_01" in run.data.metrics
     assert {a.path for a in client.list_artifacts(run_id)} == {"note.txt", "learning_curve.png"}

@@ -46,8 +46,8 @@ def test_run_is_logged_with_params_metrics_tags_and_artifacts(write_spec, tracke
     assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == "tiny"
     params = run.data.params
-    for key, value in spec.flat_params().items():
-        assert params[key] == ("null" if value is None else str(value))
+    assert params == {**{key: str(value) for key, value in spec.flat_params(applicable=True).items()},
+                      "data.n_train": "200"}
     assert params["model.depth"] == "2" and params["data.dataset"] == "digits_flat"
     tags = run.data.tags
     assert tags["nnlab.phase"] == "run"
@@ -55,7 +55,8 @@ def test_run_is_logged_with_params_metrics_tags_and_artifacts(write_spec, tracke
     assert tags["nnlab.spec_hash"] == spec.spec_hash()
     assert tags["nnlab.keras_version"] and tags["nnlab.tensorflow_version"]
     assert tags["nnlab.device"].startswith(("cpu", "gpu"))
-    assert "nnlab.git_commit" in tags
+    assert tags["mlflow.source.name"] == spec.source and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.user"] and "mlflow.source.git.commit" in tags
     history = client.get_metric_history(result.run_id, "val_loss")
     # the 3 epochs, then the kept model's value at step 3 (= epochs trained): MLflow's latest is the kept model's
     assert [m.step for m in history] == [0, 1, 2, 3]
