@@ -31,7 +31,7 @@ Results are cached in-process; see ``load_dataset``.
 
 from __future__ import annotations
 
-from nnlab.data import _bundled, _downloads, _files, _sequence, _synthetic  # noqa: F401  (registration)
+from nnlab.data import _bundled, _downloads, _files, _mnist1d, _sequence, _synthetic  # noqa: F401  (registration)
 from nnlab.data._base import DataInfo, Dataset
 from nnlab.data._common import DATASETS, GENERATOR_OPTIONS, Raw, register
 from nnlab.data._load import DataConfig, clear_cache, dataset_info, load_dataset

@@ -1,7 +1,8 @@
 """Small datasets bundled with scikit-learn (no download needed).
 
 ``digits`` is the 8x8 images (scaled to [0, 1] by their maximum 16), ``digits_flat`` the
-same 64 pixels as tabular features. ``wine``, ``breast_cancer`` and ``iris`` are tabular.
+same 64 pixels as tabular features, ``digits_shifted`` each digit at a random place on a
+larger blank canvas. ``wine``, ``breast_cancer`` and ``iris`` are tabular.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import functools
 
 import numpy as np
 
-from nnlab.data._common import Raw, register
+from nnlab.data._common import Raw, register, require
 
 # The CSV files scikit-learn ships for these (file, header lines): every row is the features and then
 # the class. Read directly they cost milliseconds; ``sklearn.datasets`` costs ~1 s to import, on the
@@ -63,6 +64,31 @@ def digits(rng: np.random.Generator) -> Raw:
     """1797 handwritten digits as (8, 8, 1) images in [0, 1]; 10 classes."""
     x, y = _sklearn("digits")
     return Raw(x=(x / 16.0).reshape(-1, 8, 8, 1).astype(np.float32), y=y, n_classes=10)
+
+
+DIGIT_SIZE = 8
+MAX_CANVAS = 128
+
+
+@register("digits_shifted", task="classification", kind="image", options=("canvas",))
+def digits_shifted(rng: np.random.Generator, canvas: int = 16) -> Raw:
+    """The 1797 digits, each at a uniformly random position of a ``canvas`` x ``canvas`` image of
+    zeros, as (canvas, canvas, 1) images in [0, 1]; 10 classes. Positions come from ``data.seed``.
+
+    Where a digit lies says nothing of its class, so a model has to recognise it anywhere: a
+    task for translation equivariance (convolutions, shift augmentation) that 8x8 digits are not.
+    """
+    require(DIGIT_SIZE <= canvas <= MAX_CANVAS, "data.canvas",
+            f"must be an integer in [{DIGIT_SIZE}, {MAX_CANVAS}] (the digits are {DIGIT_SIZE}x{DIGIT_SIZE})", canvas)
+    x, y = _sklearn("digits")
+    digits = (x / 16.0).reshape(-1, DIGIT_SIZE, DIGIT_SIZE)
+    n = len(digits)
+    rows, cols = rng.integers(0, canvas - DIGIT_SIZE + 1, size=(2, n))
+    images = np.zeros((n, canvas, canvas), dtype=np.float32)
+    window = np.arange(DIGIT_SIZE)
+    images[np.arange(n)[:, None, None], (rows[:, None] + window)[:, :, None],
+           (cols[:, None] + window)[:, None, :]] = digits
+    return Raw(x=images[..., None], y=y, n_classes=10)
 
 
 @register("digits_flat", task="classification", kind="tabular")

@@ -30,6 +30,7 @@ GENERATOR_OPTIONS: tuple[str, ...] = (
     "n_features",
     "n_classes",
     "seq_len",
+    "canvas",
     "function",
     "x_range",
     "ood_range",

@@ -107,6 +107,7 @@ class DataSpec(Section):
     n_features: Annotated[int, Field(ge=1, le=100_000)] | None = None
     n_classes: Annotated[int, Field(ge=2, le=10_000)] | None = None
     seq_len: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    canvas: Annotated[int, Field(ge=1, le=100_000)] | None = None
     function: str | None = None
     x_range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
     ood_range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
@@ -206,7 +207,10 @@ class PretrainSpec(Section):
 # Keys added after stores existed, with their defaults. At the default they are left out of what
 # identifies a spec or a sweep (``Spec.spec_hash``, a sweep's structure, from which its sampler seeds
 # derive), so that a sweep started before them resumes, and draws the same trials, unchanged.
-LATE_DEFAULTS: dict[str, Any] = {"train.precision": "float32", "train.jit_compile": "auto"}
+LATE_DEFAULTS: dict[str, Any] = {
+    "train.precision": "float32", "train.jit_compile": "auto",
+    "data.canvas": None,
+}
 # Keys added later whose default changed what a sweep does, with the value that reproduces the behaviour
 # from before them. At that value they are left out of the hashes (an old sweep resumes when the spec says
 # so); at any other value, the new default included, they count, so an old sweep is not silently mixed.

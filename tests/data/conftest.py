@@ -27,6 +27,7 @@ class DataCfg(BaseModel):
     n_features: int | None = None
     n_classes: int | None = None
     seq_len: int | None = None
+    canvas: int | None = None
     function: str | None = None
     x_range: tuple[float, float] | None = None
     ood_range: tuple[float, float] | None = None

@@ -44,3 +44,49 @@ def test_loading_digits_does_not_import_scikit_learn():
             "print(x.shape, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["(1797,", "64)", "False"]
+
+
+def _digit_places(images: np.ndarray, digits: np.ndarray) -> list[tuple[int, int]]:
+    """Where each 8x8 digit sits on its canvas; asserts the rest of the canvas is blank."""
+    places = []
+    size = images.shape[1]
+    for image, digit in zip(images[..., 0], digits, strict=True):
+        found = [(r, c) for r in range(size - 7) for c in range(size - 7)
+                 if np.array_equal(image[r:r + 8, c:c + 8], digit)
+                 and image.sum() == pytest.approx(digit.sum(), abs=1e-4)]
+        assert found, "the digit is not on its canvas"
+        places.append(found[0])
+    return places
+
+
+def test_digits_shifted_places_each_digit_on_a_blank_canvas():
+    x, y = _bundled._sklearn("digits")
+    raw = _bundled.digits_shifted(np.random.default_rng(0))
+    assert raw.x.shape == (1797, 16, 16, 1) and raw.x.dtype == np.float32 and raw.n_classes == 10
+    np.testing.assert_array_equal(raw.y, y)
+    digits = (x / 16.0).reshape(-1, 8, 8).astype(np.float32)
+    places = _digit_places(raw.x[:60], digits[:60])
+    rows, cols = zip(*places, strict=True)
+    assert min(rows) == 0 and max(rows) == 8 and min(cols) == 0 and max(cols) == 8  # the whole canvas
+    bigger = _bundled.digits_shifted(np.random.default_rng(0), canvas=24)
+    assert bigger.x.shape == (1797, 24, 24, 1)
+    _digit_places(bigger.x[:5], digits[:5])
+
+
+def test_digits_shifted_through_the_registry(make_cfg):
+    from nnlab.data import clear_cache, load_dataset
+    from nnlab.errors import SpecError
+
+    a = load_dataset(make_cfg(dataset="digits_shifted", seed=1, standardize=False))
+    assert a.info.input_shape == (16, 16, 1) and a.info.kind == "image" and a.info.n_classes == 10
+    counts = np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test]), minlength=10)
+    assert counts.min() >= 174 and counts.max() <= 183  # the digits' own balance
+    again = _bundled.digits_shifted(np.random.default_rng(5))  # positions follow the seed
+    assert not np.array_equal(again.x, _bundled.digits_shifted(np.random.default_rng(6)).x)
+    np.testing.assert_array_equal(again.x, _bundled.digits_shifted(np.random.default_rng(5)).x)
+    clear_cache()
+    np.testing.assert_array_equal(load_dataset(make_cfg(dataset="digits_shifted", seed=1, standardize=False)).x_train,
+                                  a.x_train)
+    with pytest.raises(SpecError, match=r"must be an integer in \[8, 128\]") as err:
+        load_dataset(make_cfg(dataset="digits_shifted", canvas=6))
+    assert err.value.key == "data.canvas"

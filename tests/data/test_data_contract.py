@@ -19,6 +19,7 @@ SMALL = {
     "function": {"n_samples": 200, "ood_range": (-2.0, 2.0)},
     "parity": {"n_samples": 200, "seq_len": 10},
     "adding": {"n_samples": 200, "seq_len": 10},
+    "mnist1d": {"n_samples": 200},
 }
 
 

@@ -13,7 +13,8 @@ from nnlab.errors import SpecError
 
 EXPECTED = {
     "digits", "digits_flat", "wine", "breast_cancer", "iris", "moons", "circles", "spirals", "xor",
-    "teacher", "function", "parity", "adding", "csv", "mnist", "fashion_mnist", "cifar10",
+    "teacher", "function", "parity", "adding", "csv", "mnist", "fashion_mnist", "cifar10", "digits_shifted",
+    "mnist1d",
 }
 
 
@@ -37,7 +38,7 @@ def test_only_csv_leaves_the_task_to_its_data():
 
 
 def test_generator_options():
-    assert GENERATOR_OPTIONS == ("n_samples", "noise", "n_features", "n_classes", "seq_len", "function",
+    assert GENERATOR_OPTIONS == ("n_samples", "noise", "n_features", "n_classes", "seq_len", "canvas", "function",
                                  "x_range", "ood_range", "path", "target")
 
 
