@@ -15,12 +15,24 @@
   uniformly random classes (which may coincide with the true ones); regression:
   Gaussian noise of standard deviation ``label_noise * std(y_train)`` is added to the
   training targets. Validation and test labels stay clean.
-* ``classes`` - keep only these original classes, relabelled 0..k-1 in the order given
-  (applied before splitting).
-* ``standardize`` - fitted on the final training set only, applied to every split:
-  tabular inputs per feature, images per channel (after scaling pixels to [0, 1] by
-  their known maximum, which always happens), sequences not at all. Regression
-  targets are standardized too, so losses compare across functions and datasets.
+* ``classes`` - keep only these original classes, relabelled 0..k-1 in the order given.
+  The whole dataset is split first and the classes are kept within each split, so the
+  training pool of every class never holds a validation or test example of any selection
+  (with ``standardize_fit: train`` the kept classes are split on their own, as before).
+* ``standardize`` - ``feature`` (tabular inputs per feature, images per channel), ``global``
+  (one mean and standard deviation over all input values) or ``none``; ``true``/``false``
+  mean feature/none. Images are scaled to [0, 1] by their known maximum first, always;
+  sequences are never standardized. Regression targets are standardized too (unless
+  ``none``), so losses compare across functions and datasets.
+* ``standardize_fit`` - ``pool``: the statistics come from the training pool of every class
+  (before ``classes`` and ``train_size``, never validation or test), so they are the same
+  for every training size and for pretraining and fine-tuning on other classes of one
+  dataset. ``train``: the pipeline from before the key - the kept classes split on their
+  own and statistics fitted on the training set itself.
+* ``augment_space``, ``shift``, ``rotation``, ``zoom``, ``noise_std`` - how strong the
+  augmentations ``augment`` lists are and the space they act in; not used here but passed
+  to the model builder in ``DataInfo.augmentation`` (with the image statistics in
+  ``DataInfo.input_mean``/``input_std``).
 * ``seed`` - fixes everything: generated data, split, training subset and noise.
 * generator options (``GENERATOR_OPTIONS``), ``None`` for the dataset's default. The
   defaults are the keyword defaults of each loader in ``DATASETS``.

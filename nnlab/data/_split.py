@@ -139,17 +139,36 @@ def _fit(a: np.ndarray, axis: tuple[int, ...]) -> Standardizer:
     return Standardizer(mean, std)
 
 
-def fit_inputs(x_train: np.ndarray, kind: Kind) -> Standardizer:
-    """Input standardization by kind of data.
+STANDARDIZE_MODES = ("none", "feature", "global")
+# what standardization is fitted on: the training pool of every class, or the training set itself
+STANDARDIZE_FITS = ("pool", "train")
 
-    tabular: per-feature mean and std; image: per-channel mean and std (over all pixels);
-    sequence: unchanged (their values are symbols or markers with a meaning).
+
+def standardize_mode(value: str | bool) -> str:
+    """``data.standardize`` as one of ``STANDARDIZE_MODES``: ``true`` means feature, ``false`` none."""
+    if value is True:
+        return "feature"
+    if value is False:
+        return "none"
+    require(value in STANDARDIZE_MODES, "data.standardize",
+            f"must be one of {', '.join(STANDARDIZE_MODES)} (or true/false)", value)
+    return value
+
+
+def fit_inputs(x: np.ndarray, kind: Kind, mode: str = "feature") -> Standardizer:
+    """Input standardization fitted on ``x``, by kind of data and ``mode``.
+
+    feature: tabular data per feature (column), images per channel (over all pixels);
+    global: one mean and standard deviation over every input value; none: unchanged.
+    Sequences are never standardized (their values are symbols or markers with a meaning).
     """
+    if mode == "none" or kind == "sequence":
+        return IDENTITY
+    if mode == "global":
+        return _fit(x, tuple(range(x.ndim)))
     if kind == "tabular":
-        return _fit(x_train, (0,))
-    if kind == "image":
-        return _fit(x_train, tuple(range(x_train.ndim - 1)))
-    return IDENTITY
+        return _fit(x, (0,))
+    return _fit(x, tuple(range(x.ndim - 1)))
 
 
 def fit_targets(y_train: np.ndarray) -> Standardizer:

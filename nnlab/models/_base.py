@@ -1,8 +1,9 @@
 """The model-family registry and the one entry point that builds a Keras model.
 
 ``build_model`` does what every family shares: the ``input`` layer, augmentation
-(images only, identity at inference), the family's hidden blocks, and the ``head``
-(logits for classification — no softmax, losses use ``from_logits=True`` — or linear
+(images only, identity at inference; with strengths and space from ``DataInfo.augmentation``,
+in raw pixels by default, see ``augmentation_layers``), the family's hidden blocks, and the
+``head`` (logits for classification — no softmax, losses use ``from_logits=True`` — or linear
 units for regression).
 """
 

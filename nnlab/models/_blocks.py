@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from nnlab.data._base import DataInfo
+from nnlab.data._base import Augmentation, DataInfo
 from nnlab.errors import SpecError
 from nnlab.registry import Registry
 
@@ -98,46 +98,53 @@ def resolve_initializer(name: str, activation: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Augmentations: name -> factory(seed, layer_name) -> keras layer (identity at inference).
+# Augmentations: name -> factory(seed, layer_name, strengths) -> keras layer (identity at
+# inference). ``key`` is the data key that sets its strength (in ``DataInfo.augmentation``).
+# Geometric ones fill what they uncover with 0: in raw space the background of digits and MNIST.
 # ---------------------------------------------------------------------------------------------
 
-AugmentationFactory = Callable[[int, str], Any]
+AugmentationFactory = Callable[[int, str, Augmentation], Any]
 AUGMENTATIONS: Registry[AugmentationFactory] = Registry("augmentation")
 
 
-@AUGMENTATIONS.register("shift", description="random translation by up to 12.5% of height and width")
-def _shift(seed: int, name: str) -> Any:
+@AUGMENTATIONS.register("shift", key="data.shift",
+                        description="random translation by up to data.shift (a fraction) of height and width")
+def _shift(seed: int, name: str, strength: Augmentation) -> Any:
     import keras
 
-    return keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", seed=seed, name=name)
+    return keras.layers.RandomTranslation(strength.shift, strength.shift, fill_mode="constant", fill_value=0.0,
+                                          seed=seed, name=name)
 
 
-@AUGMENTATIONS.register("rotate", description="random rotation by up to 10 degrees")
-def _rotate(seed: int, name: str) -> Any:
+@AUGMENTATIONS.register("rotate", key="data.rotation", description="random rotation by up to data.rotation degrees")
+def _rotate(seed: int, name: str, strength: Augmentation) -> Any:
     import keras
 
-    return keras.layers.RandomRotation(10.0 / 360.0, fill_mode="constant", seed=seed, name=name)
+    return keras.layers.RandomRotation(strength.rotation / 360.0, fill_mode="constant", fill_value=0.0, seed=seed,
+                                       name=name)
 
 
-@AUGMENTATIONS.register("zoom", description="random zoom in or out by up to 10%")
-def _zoom(seed: int, name: str) -> Any:
+@AUGMENTATIONS.register("zoom", key="data.zoom", description="random zoom in or out by up to data.zoom (a fraction)")
+def _zoom(seed: int, name: str, strength: Augmentation) -> Any:
     import keras
 
-    return keras.layers.RandomZoom(0.1, 0.1, fill_mode="constant", seed=seed, name=name)
+    return keras.layers.RandomZoom(strength.zoom, strength.zoom, fill_mode="constant", fill_value=0.0, seed=seed,
+                                   name=name)
 
 
-@AUGMENTATIONS.register("flip", description="random horizontal flip")
-def _flip(seed: int, name: str) -> Any:
+@AUGMENTATIONS.register("flip", key=None, description="random horizontal flip")
+def _flip(seed: int, name: str, strength: Augmentation) -> Any:
     import keras
 
     return keras.layers.RandomFlip("horizontal", seed=seed, name=name)
 
 
-@AUGMENTATIONS.register("noise", description="additive Gaussian noise, stddev 0.1")
-def _noise(seed: int, name: str) -> Any:
+@AUGMENTATIONS.register("noise", key="data.noise_std",
+                        description="additive Gaussian noise of standard deviation data.noise_std")
+def _noise(seed: int, name: str, strength: Augmentation) -> Any:
     import keras
 
-    return keras.layers.GaussianNoise(0.1, seed=seed, name=name)
+    return keras.layers.GaussianNoise(strength.noise_std, seed=seed, name=name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,11 +269,22 @@ def as_sequence(ctx: BuildContext, x: Any) -> Any:
 
 
 def augmentation_layers(ctx: BuildContext, names: list[str] | tuple[str, ...]) -> list[Any]:
-    """The layers for ``names``, in order, each named ``aug_<name>`` and seeded."""
+    """The layers for ``names``, in order, each named ``aug_<name>`` and seeded.
+
+    In raw space (``DataInfo.augmentation.space``) on standardized images they sit between
+    ``aug_to_raw``, which maps the input back to pixel values, and ``aug_to_standardized``,
+    which standardizes the augmented pixels again with the same statistics.
+    """
+    strength = ctx.info.augmentation
     layers = []
     for name in names:
         if name not in AUGMENTATIONS:
             raise SpecError(AUGMENTATIONS.unknown_message(name), key="data.augment")
         layer_name = f"aug_{name}"
-        layers.append(AUGMENTATIONS.get(name)(ctx.seed_for(layer_name), layer_name))
+        layers.append(AUGMENTATIONS.get(name)(ctx.seed_for(layer_name), layer_name, strength))
+    if layers and strength.space == "raw" and ctx.info.input_std:
+        mean, variance = list(ctx.info.input_mean), [s * s for s in ctx.info.input_std]
+        normalization = ctx.keras.layers.Normalization
+        layers = [normalization(mean=mean, variance=variance, invert=True, name="aug_to_raw"), *layers,
+                  normalization(mean=mean, variance=variance, name="aug_to_standardized")]
     return layers

@@ -16,9 +16,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from nnlab.data._base import Augmentation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
 
@@ -87,6 +90,17 @@ def _downsample_rules() -> tuple[str, ...]:
     return DOWNSAMPLE_RULES
 
 
+def _data_choices() -> dict[str, tuple[str, ...]]:
+    from typing import get_args
+
+    from nnlab.data._base import AugmentSpace
+    from nnlab.data._split import STANDARDIZE_FITS, STANDARDIZE_MODES
+
+    return {"standardize": STANDARDIZE_MODES, "standardize_fit": STANDARDIZE_FITS,
+            "augment_space": get_args(AugmentSpace)}
+
+
+_AUGMENTATION = Augmentation()  # the default strengths, defined once with the data package
 PosInt = Annotated[int, Field(ge=1)]
 Fraction01 = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -99,8 +113,17 @@ class DataSpec(Section):
     label_noise: Fraction01 = 0.0
     augment: list[str] = Field(default_factory=list)
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    standardize: bool = True
+    # none, feature (per feature or image channel) or global; true and false are kept as written and
+    # mean feature and none (specs from before the modes keep their hash with them)
+    standardize: str | bool = "feature"
+    standardize_fit: str = "pool"  # pool: the training pool of every class; train: the training set
     classes: list[Annotated[int, Field(ge=0)]] | None = None
+    # augmentation strengths (used only for the augmentations data.augment lists) and their space
+    augment_space: str = "raw"
+    shift: Annotated[float, Field(gt=0.0, le=1.0)] = _AUGMENTATION.shift
+    rotation: Annotated[float, Field(gt=0.0, le=180.0)] = _AUGMENTATION.rotation
+    zoom: Annotated[float, Field(gt=0.0, lt=1.0)] = _AUGMENTATION.zoom
+    noise_std: Annotated[float, Field(gt=0.0, le=100.0)] = _AUGMENTATION.noise_std
     # generator options of synthetic sets; None = the dataset's own default
     n_samples: Annotated[int, Field(ge=2, le=10_000_000)] | None = None
     noise: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
@@ -119,6 +142,18 @@ class DataSpec(Section):
     @classmethod
     def _dataset_known(cls, v: str) -> str:
         return _registry_check(_datasets, v)
+
+    @field_validator("standardize", "standardize_fit", "augment_space")
+    @classmethod
+    def _choice_known(cls, v: str | bool, info: ValidationInfo) -> str | bool:
+        name = str(info.field_name)
+        if name == "standardize":
+            if isinstance(v, bool):
+                return v
+            if v not in _data_choices()[name]:
+                raise ValueError(f"must be one of none, feature, global (or true, false), but got {v!r}")
+            return v
+        return _one_of(str(v), _data_choices()[name], name)
 
     @field_validator("augment")
     @classmethod
@@ -209,6 +244,9 @@ class PretrainSpec(Section):
 # derive), so that a sweep started before them resumes, and draws the same trials, unchanged.
 LATE_DEFAULTS: dict[str, Any] = {
     "train.precision": "float32", "train.jit_compile": "auto",
+    # augmentation strengths: the values the augmentations had built in (in the space they act in)
+    "data.shift": _AUGMENTATION.shift, "data.rotation": _AUGMENTATION.rotation, "data.zoom": _AUGMENTATION.zoom,
+    "data.noise_std": _AUGMENTATION.noise_std,
     "data.canvas": None,
 }
 # Keys added later whose default changed what a sweep does, with the value that reproduces the behaviour
@@ -218,6 +256,11 @@ LEGACY_VALUES: dict[str, Any] = {
     "sweep.seed_keys": ["train.seed"],
     # the cnn pooled by 2 after every second block but the last (a 2-block net never pooled)
     "model.downsample": "alternate",
+    # classes were split on their own and standardization fitted on the training set
+    # (an old spec also writes data.standardize: true, since the default is now spelled feature)
+    "data.standardize_fit": "train",
+    # augmentation acted on standardized inputs, filling with the mean, noise_std in standardized units
+    "data.augment_space": "standardized",
 }
 SEED_KEY_DEFAULT = ("train.seed", "data.seed")
 

@@ -21,7 +21,13 @@ class DataCfg(BaseModel):
     label_noise: float = 0.0
     seed: int = 0
     classes: list[int] | None = None
-    standardize: bool = True
+    standardize: str | bool = "feature"
+    standardize_fit: str = "pool"
+    augment_space: str = "raw"
+    shift: float = 0.125
+    rotation: float = 10.0
+    zoom: float = 0.1
+    noise_std: float = 0.1
     n_samples: int | None = None
     noise: float | None = None
     n_features: int | None = None

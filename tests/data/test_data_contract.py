@@ -94,7 +94,6 @@ def test_seed_changes_split(cfg_for):
 
 
 def test_train_size_and_label_noise_leave_val_and_test_alone(cfg_for):
-    # Unstandardized: standardization is refitted on each training set, by design.
     base = load_dataset(cfg_for(seed=5, standardize=False))
     small = load_dataset(cfg_for(seed=5, standardize=False, train_size=0.5, label_noise=0.5))
     assert len(small.x_train) == round(len(base.x_train) * 0.5)
@@ -102,3 +101,16 @@ def test_train_size_and_label_noise_leave_val_and_test_alone(cfg_for):
     for a, b in [(small.x_val, base.x_val), (small.y_val, base.y_val),
                  (small.x_test, base.x_test), (small.y_test, base.y_test)]:
         np.testing.assert_array_equal(a, b)
+
+
+def test_standardization_does_not_depend_on_train_size(cfg_for):
+    """Fitted on the training pool, the statistics are the same for every training subset."""
+    base = load_dataset(cfg_for(seed=5))
+    small = load_dataset(cfg_for(seed=5, train_size=0.5, label_noise=0.5))
+    np.testing.assert_array_equal(small.x_train, base.x_train[: len(small.x_train)])
+    for a, b in [(small.x_val, base.x_val), (small.x_test, base.x_test), *zip(
+            small.extra.values(), base.extra.values(), strict=True)]:
+        np.testing.assert_array_equal(a, b)
+    assert (small.info.input_mean, small.info.input_std) == (base.info.input_mean, base.info.input_std)
+    if base.info.task == "regression":
+        np.testing.assert_array_equal(small.y_val, base.y_val)

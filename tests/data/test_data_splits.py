@@ -111,11 +111,19 @@ def test_label_noise_out_of_range(make_cfg):
         load_dataset(make_cfg(dataset="iris", label_noise=1.5))
 
 
-def test_tabular_standardization_fitted_on_train_only(make_cfg):
-    ds = load_dataset(make_cfg(dataset="wine", train_size=0.5))
+def test_tabular_standardization_per_feature_fitted_on_the_pool(make_cfg):
+    ds = load_dataset(make_cfg(dataset="wine"))  # the whole pool trains: its statistics are the training set's
     np.testing.assert_allclose(ds.x_train.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(ds.x_train.std(axis=0), 1, atol=1e-4)
     assert np.abs(ds.x_test.mean(axis=0)).max() > 1e-3
+
+
+def test_legacy_standardization_fitted_on_the_training_set(make_cfg):
+    ds = load_dataset(make_cfg(dataset="wine", train_size=0.5, standardize_fit="train"))
+    np.testing.assert_allclose(ds.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(ds.x_train.std(axis=0), 1, atol=1e-4)
+    pooled = load_dataset(make_cfg(dataset="wine", train_size=0.5))
+    assert np.abs(pooled.x_train.mean(axis=0)).max() > 1e-3
 
 
 def test_image_standardization_per_channel(make_cfg):

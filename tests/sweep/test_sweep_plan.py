@@ -120,8 +120,9 @@ def test_structure_hash_and_named_changes(tmp_path: Path) -> None:
 
 def test_keys_added_later_leave_a_sweeps_identity_and_seeds_unchanged_at_their_default(tmp_path: Path) -> None:
     sweep = {"grid": {"model.depth": [1, 2]}, "seeds": 2, "seed_keys": ["train.seed"]}
-    # keys added since, at the values that reproduce their old behaviour
-    legacy = {"model": {"downsample": "alternate"}}
+    # data and model keys added since, at the values that reproduce their old behaviour
+    legacy = {"data": {"standardize": True, "standardize_fit": "train", "augment_space": "standardized"},
+              "model": {"downsample": "alternate"}}
     before = _plan(tmp_path, sweep, **legacy)
     # the hash this sweep had before train.precision, train.jit_compile and sweep.seed_keys existed: a sweep
     # started then resumes (seed_keys at the value that repeats its old confirm runs), and its cells'

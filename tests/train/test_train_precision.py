@@ -71,11 +71,12 @@ def test_the_keys_are_params_and_change_the_hash_only_when_used(write_spec):
     params = spec.flat_params()
     assert params["train.precision"] == "float32" and params["train.jit_compile"] == "auto"
     # the hash this spec had before the two keys (and sweep.seed_keys) existed: a sweep started then still
-    # resumes when its spec keeps the old confirm seeds (and the keys added since at the values that
-    # reproduce their old behaviour)
+    # resumes when its spec keeps the old confirm seeds (and the data and model keys added since at the
+    # values that reproduce their old behaviour)
     before = """
     name: demo
-    data: {dataset: digits_flat, train_size: 0.5}
+    data: {dataset: digits_flat, train_size: 0.5, standardize: true, standardize_fit: train,
+           augment_space: standardized}
     model: {family: mlp, depth: 2, width: 16, downsample: alternate}
     train: {epochs: 2}
     sweep: {seed_keys: [train.seed]}
