@@ -4,7 +4,8 @@ Goal 1 alternates, in one process, the bench job in bare Keras (as a user writes
 defaults, data already in memory) and the same job through nnlab (``prepare`` + ``execute``:
 build, fit with diagnostics, track to a fresh SQLite store, evaluate, artifacts and figure).
 The levers run in the same rotation: nnlab with ``steps_per_execution`` 1, without diagnostics,
-without the figure, with each mixed precision and with XLA; bare Keras with ``steps_per_execution``
+without the per-epoch training-set evaluation (``execute(train_eval=False)``, a switch for this
+measurement only), without the figure, with each mixed precision and with XLA; bare Keras with ``steps_per_execution``
 32, with XLA, and fed nnlab's tf.data pipelines instead of NumPy arrays.
 
 Goal 6 alternates one tune-like trial (no figure) with ways of logging its epochs: none, nnlab's
@@ -100,8 +101,8 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
     spe1 = spec.with_values({"train.steps_per_execution": 1})
     nodiag = spec.with_values({"train.diagnostics": False})
 
-    def nnlab(s: Any = spec, figures: bool = True) -> Any:
-        return lambda: execute(prepare(s), tracker, phase="run", figures=figures)
+    def nnlab(s: Any = spec, figures: bool = True, train_eval: bool = True) -> Any:
+        return lambda: execute(prepare(s), tracker, phase="run", figures=figures, train_eval=train_eval)
 
     def cold_data() -> float:
         clear_cache()
@@ -114,11 +115,35 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
         load_dataset(spec.data)
         return time.perf_counter() - started
 
-    variants = {"keras": lambda: _bare_keras(keras, data, epochs), "nnlab": nnlab()}
+    # the per-epoch training-set evaluation timed inside the runs (its share does not depend on how
+    # loaded the machine is between paired runs): recorded for the "nnlab" variant
+    from nnlab.train import _callbacks as cb
+
+    spent = [0.0]
+    evaluate = cb.TrainEval.on_epoch_end
+
+    def timed_eval(self: Any, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        started = time.perf_counter()
+        evaluate(self, epoch, logs)
+        spent[0] += time.perf_counter() - started
+
+    cb.TrainEval.on_epoch_end = timed_eval  # type: ignore[method-assign]
+    eval_share: list[float] = []
+    eval_per_epoch: list[float] = []
+
+    def nnlab_default() -> None:
+        spent[0] = 0.0
+        started = time.perf_counter()
+        result = execute(prepare(spec), tracker, phase="run", figures=True)
+        eval_share.append(spent[0] / (time.perf_counter() - started))
+        eval_per_epoch.append(spent[0] / max(1, result.epochs))
+
+    variants = {"keras": lambda: _bare_keras(keras, data, epochs), "nnlab": nnlab_default}
     if args.get("levers", True):
         variants.update({
             "nnlab_spe1": nnlab(spe1),
             "nnlab_nodiag": nnlab(nodiag),
+            "nnlab_notraineval": nnlab(train_eval=False),
             "nnlab_nofigure": nnlab(figures=False),
             "keras_spe32": lambda: _bare_keras(keras, data, epochs, spe=32),
             "keras_tfdata": lambda: _bare_keras(keras, data, epochs, tfdata=True),
@@ -127,6 +152,8 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
         variants.update({name: nnlab(spec.with_values({key: value})) for name, (key, value) in OPTIONS.items()})
     for fn in variants.values():  # warm-up: first traces, lazy imports, the experiment's creation
         _timed(fn, keras)
+    eval_share.clear()
+    eval_per_epoch.clear()
     samples = alternate({name: (lambda fn=fn: _timed(fn, keras)) for name, fn in variants.items()}, repeats,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     samples["data_cold"] = [cold_data() for _ in range(repeats)]
@@ -134,6 +161,9 @@ def child_overhead(args: dict[str, Any]) -> dict[str, Any]:
     from nnlab.train._env import device_description
 
     samples["device"] = [device_description()]
+    samples["train_eval_examples"] = [float(min(len(data.x_train), len(data.x_val)))]
+    samples["train_eval_share"] = eval_share
+    samples["train_eval_per_epoch"] = eval_per_epoch
     return samples
 
 
@@ -249,6 +279,15 @@ def measure_overhead(ctx: Ctx, epochs: int, levers: bool = True) -> None:
                             "kept (default on; train.diagnostics: false turns it off)",
                             "per epoch, one eager forward/backward pass on a fixed 256-example batch (a probe model "
                             "returns the activations and the output)"))
+    evals = paired_ratio(s, "nnlab", "nnlab_notraineval")
+    share, per_epoch = median(s["train_eval_share"]), median(s["train_eval_per_epoch"])
+    ctx.levers.append(Lever("per-epoch training-set evaluation (train_eval_*, the reference of gap_*)",
+                            "with / without; timed inside the runs", f"{evals:.3f}x; {share * 100:.1f}% of a run",
+                            "kept (always on; the gap needs it)",
+                            f"timed inside nnlab's runs: {per_epoch * 1000:.1f} ms per epoch, {share * 100:.1f}% of "
+                            f"the run (median of {len(s['train_eval_share'])}); one evaluate() per epoch of the first "
+                            f"{s['train_eval_examples'][0]:.0f} training examples (as many as validation) with the "
+                            "test function validation traced; goal 1's nnlab includes it"))
     fig = paired_ratio(s, "nnlab", "nnlab_nofigure")
     ctx.levers.append(Lever("learning-curve figure (object API, fixed layout)", "with / without", f"{fig:.3f}x",
                             "kept (sweeps draw it for confirm runs only)",
