@@ -4,11 +4,11 @@ from nnlab.errors import SpecError
 from nnlab.spec._cells import Cell, expand, format_value
 from nnlab.spec._load import available_studies, resolve_spec_path
 from nnlab.spec._schema import (
+    LEGACY_VALUES,
     BoundExpect,
     CompareExpect,
     DataSpec,
     GateBound,
-    LEGACY_VALUES,
     ModelSpec,
     PeakExpect,
     PretrainSpec,
