@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         from nnlab.errors import TrialFailed
 
         try:
-            result = execute(prepared, tracker, phase="run", progress=sys.stderr.isatty())
+            result = execute(prepared, tracker, phase="run", progress=True)
         except TrialFailed as exc:
             print(f"run failed: {exc}", file=sys.stderr)
             return EXIT_FAILURE
@@ -221,7 +221,9 @@ def _ui(args: argparse.Namespace) -> int:
     store = resolve_store(args.tracking_uri)
     from nnlab.tracking._mlflow import Tracker
 
-    Tracker(store).reap_stale_runs()  # the UI should not show runs of dead processes as running
+    tracker = Tracker(store)
+    tracker.reap_stale_runs()  # the UI should not show runs of dead processes as running
+    tracker.tag_experiments()  # experiments made before nnlab tagged them open on their runs too
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding the MLflow UI to {args.host} exposes every run to the network without "
               "authentication; put it behind an authenticating proxy (see README)", file=sys.stderr)

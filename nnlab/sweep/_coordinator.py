@@ -131,12 +131,19 @@ class WorkerPool:
         self.env = env
         self.procs: dict[int, _Proc] = {}
         self.forks: ForkServer | None = None
+        self.status_dir: Path | None = None  # set for a live display: where workers say what they train
 
     def worker_env(self, index: int) -> dict[str, str]:
-        """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n."""
+        """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n; with a
+        live display, the file its runs write their epochs to."""
+        from nnlab.train._runner import WORKER_STATUS_ENV
+
         env = dict(self.env)
         env["NNLAB_THREADS"] = str(threads_per_worker(self.size))
         env["PYTHONUNBUFFERED"] = "1"
+        env.pop(WORKER_STATUS_ENV, None)
+        if self.status_dir is not None:
+            env[WORKER_STATUS_ENV] = str(self.status_path(index))
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
         return env
@@ -261,6 +268,23 @@ class WorkerPool:
     def waiting(self) -> list[int]:
         return [p.index for p in self.procs.values() if not p.released]
 
+    def status_path(self, index: int) -> Path:
+        assert self.status_dir is not None
+        return self.status_dir / f"worker{index}.json"
+
+    def statuses(self) -> dict[int, dict[str, Any]]:
+        """What each working worker trains now, by index (see ``nnlab.train._callbacks.WorkerStatus``)."""
+        from nnlab.sweep._progress import read_status
+
+        if self.status_dir is None:
+            return {}
+        out = {}
+        for index, proc in self.procs.items():
+            status = read_status(self.status_path(index)) if proc.released and not proc.discarded else None
+            if status is not None and status.get("pid") == proc.popen.pid:
+                out[index] = status
+        return out
+
     def reap(self) -> list[tuple[_Proc, int]]:
         """The workers that exited since the last call, with their exit codes."""
         out = []
@@ -362,7 +386,7 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
     from nnlab.spec._load import resolve_spec_path
     from nnlab.sweep._ledger import Ledger, end_parent
     from nnlab.sweep._plan import build_plan
-    from nnlab.sweep._progress import make_display, print_summary
+    from nnlab.sweep._progress import is_live, make_display, print_summary
     from nnlab.sweep._storage import open_existing_journal, open_storage, probe, resolve_target
     from nnlab.sweep._worker import WorkerJob
     from nnlab.tracking import resolve_store
@@ -379,6 +403,12 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
     safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in plan.sweep_id)
     pool = WorkerPool(size=size, gpus=gpus, log_dir=store.root / "logs", log_name=safe, env=dict(os.environ))
     cleanup.callback(pool.shutdown)
+    if is_live(console, opts.progress):
+        import shutil
+        import tempfile
+
+        pool.status_dir = Path(tempfile.mkdtemp(prefix="nnlab-sweep-status-"))
+        cleanup.callback(shutil.rmtree, pool.status_dir, True)
     # fail fast, before the preflight, on an unreachable storage or a changed spec (both read only)
     probe(target)
     storage = open_existing_journal(target)
@@ -407,6 +437,9 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
         tracker.reap_stale_runs()
         ledger = Ledger(plan, storage)
         parent = ledger.open(tracker, restart=opts.restart)
+        if spec.description.strip():  # where MLflow shows descriptions: the experiment and the sweep's run
+            tracker.describe_experiment(spec.name, spec.description)
+            tracker.set_note(parent, spec.description.strip(), replace=False)  # a report's claims stay
         ledger.reconcile()
         snapshot = ledger.snapshot()
         _check_failed(plan, snapshot, tracker, parent)
@@ -437,7 +470,7 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
                          profile=opts.profile, storage=opts.storage, tracking_uri=store.tracking_uri,
                          store_root=str(store.root.resolve()), sweep_hash=plan.sweep_hash, parent_run_id=parent,
                          max_runs=max(1, opts.recycle))
-    display = make_display(plan, console, opts.progress)
+    display = make_display(plan, console, opts.progress, workers=active)
     stop = _StopFlag()  # Ctrl-C/SIGTERM are acted on between polls, never inside a store write
     previous = (signal.signal(signal.SIGINT, stop.set), signal.signal(signal.SIGTERM, stop.set))
     try:
@@ -556,7 +589,7 @@ def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any,
             tracker.set_tags(pool.job.parent_run_id, {"nnlab.heartbeat": str(int(time.time()))})
             last_beat = time.monotonic()
         snapshot = ledger.snapshot()
-        display.update(snapshot)
+        display.update(snapshot, pool.statuses())
         _check_failed(plan, snapshot, tracker, pool.job.parent_run_id)
         if snapshot.finished:
             return snapshot

@@ -1,12 +1,16 @@
-"""Showing a sweep: a live table per cell with an overall bar on a terminal, one line per finished
-run otherwise, and the summary at the end. Data comes from ``Ledger.snapshot()``; nothing here
-reads a store.
+"""Showing a sweep: on a terminal a live display (the overall bar with elapsed time and the time left,
+what each worker trains, a row per cell), one line per finished run otherwise, and the summary at the
+end. Data comes from ``Ledger.snapshot()`` and the workers' status files; nothing here reads a store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import statistics
+import time
+from pathlib import Path
 from typing import Any
 
 from nnlab.sweep._ledger import CellProgress, Snapshot
@@ -54,7 +58,11 @@ def describe_repeats(plan: Any) -> str:
             "(each first value + k, alike in every cell)")
 
 
-def cell_table(plan: Any, snapshot: Snapshot, title: str | None = None) -> Any:
+def cell_table(plan: Any, snapshot: Snapshot, title: str | None = None, *, max_rows: int | None = None) -> Any:
+    """A row per cell: tune and confirm runs done, the best and mean objective, how much of the cell is
+    done, its state. With ``max_rows`` and more cells than that, the unfinished cells come first and one
+    row counts the others."""
+    from rich.progress_bar import ProgressBar
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
@@ -65,18 +73,94 @@ def cell_table(plan: Any, snapshot: Snapshot, title: str | None = None) -> Any:
     if plan.seeds:
         table.add_column("confirm", justify="right")
         table.add_column(f"{plan.objective} (mean ± sd)", justify="right")
+    table.add_column("done")
     table.add_column("state")
-    for cell in snapshot.cells:
-        row = [cell.cell.id]
+    cells = list(snapshot.cells)
+    if max_rows is not None and len(cells) > max_rows:
+        cells = sorted(cells, key=lambda c: (c.finished, not c.running))[:max(1, max_rows - 1)]
+    for cell in cells:
+        row: list[Any] = [cell.cell.id]
         if plan.trials:
             best = cell.best
             row += [f"{cell.tune_done}/{len(cell.tune)}",
                     _fmt(best.value if best is not None and best.state.name == "COMPLETE" else None)]
         if plan.seeds:
             row += [f"{cell.confirm_done}/{len(cell.confirm)}", mean_sd(cell.confirm_values())]
-        row.append(_state(cell))
+        slots = len(cell.tune) + len(cell.confirm)
+        row += [ProgressBar(total=max(1, slots), completed=cell.tune_done + cell.confirm_done, width=12),
+                _state(cell)]
         table.add_row(*row)
+    hidden = [c for c in snapshot.cells if c not in cells]
+    if hidden:
+        done = sum(c.finished for c in hidden)
+        table.add_row(f"... {len(hidden)} more cells: {done} done, {len(hidden) - done} waiting")
     return table
+
+
+# ------------------------------------------------------------------------------------------------
+# the time left
+
+
+def run_seconds(trial: Any) -> float | None:
+    """How long a finished slot's run took, claim to outcome (data, model, training, tracking)."""
+    if trial is None or trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return max(0.0, (trial.datetime_complete - trial.datetime_start).total_seconds())
+
+
+def remaining_seconds(plan: Any, snapshot: Snapshot, workers: int, statuses: dict[int, dict[str, Any]],
+                      now: dt.datetime | None = None) -> float | None:
+    """The time the sweep still needs: its remaining runs (the plan's slots, each cell's epochs) at the pace
+    measured so far, shared by ``workers``; None until something was measured.
+
+    A cell's run is expected to take what its finished runs took on average; a cell with none yet, the
+    seconds per planned epoch of every finished run times its epochs; before any run finished, the
+    seconds per epoch of the running ones (``statuses``, see ``WorkerStatus``). A running slot counts
+    with what its run still needs. Pruning and early stopping make it shorter than said."""
+    now = now or dt.datetime.now()
+    epochs = {c.cell.id: plan.cell_specs[c.cell.id].train.epochs for c in snapshot.cells}
+    measured: dict[str, list[float]] = {}
+    for cell in snapshot.cells:
+        for view in (*cell.tune, *cell.confirm):
+            seconds = run_seconds(view.outcome) if view.done and view.outcome.state.name != "FAIL" else None
+            if seconds is not None:
+                measured.setdefault(cell.cell.id, []).append(seconds)
+    planned = sum(epochs[c] * len(v) for c, v in measured.items())
+    pace = sum(sum(v) for v in measured.values()) / planned if planned else None
+    if pace is None:
+        running = [(time.time() - s["started"], s["epoch"]) for s in statuses.values()
+                   if s.get("epoch", 0) >= 1 and s.get("started")]
+        done_epochs = sum(e for _, e in running)
+        pace = sum(t for t, _ in running) / done_epochs if done_epochs else None
+    if pace is None:
+        return None
+    work, slots = 0.0, 0
+    for cell in snapshot.cells:
+        runs = measured.get(cell.cell.id)
+        expected = sum(runs) / len(runs) if runs else pace * epochs[cell.cell.id]
+        for view in (*cell.tune, *cell.confirm):
+            if view.done:
+                continue
+            slots += 1
+            started = view.running[0].datetime_start if view.running else None
+            ran = (now - started).total_seconds() if started is not None else 0.0
+            work += max(expected - ran, 0.05 * expected)
+    return work / max(1, min(workers, slots)) if slots else 0.0
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """A worker's status file (see ``nnlab.train._callbacks.WorkerStatus``); None when absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class LineDisplay:
@@ -93,7 +177,7 @@ class LineDisplay:
         if snapshot.done:
             self.console.print(f"resuming: {snapshot.done}/{snapshot.total} runs already done")
 
-    def update(self, snapshot: Snapshot) -> None:
+    def update(self, snapshot: Snapshot, statuses: dict[int, dict[str, Any]] | None = None) -> None:
         self._mark(snapshot, show=True)
 
     def stop(self) -> None:
@@ -128,44 +212,61 @@ class LineDisplay:
 
 
 class LiveDisplay:
-    """A table per cell and an overall bar with ETA, redrawn in place."""
+    """Redrawn in place on a terminal: the overall bar with elapsed time and the time left, what each
+    worker trains (cell, run, epoch), and a row per cell with its completion."""
 
-    def __init__(self, plan: Any, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
+    def __init__(self, plan: Any, console: Any, workers: int = 1) -> None:
         self.plan = plan
         self.console = console
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("runs"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                             TextColumn("{task.fields[note]}"), console=console)
-        self._task: Any = None
+        self.workers = workers
         self._live: Any = None
+        self._started = time.monotonic()
 
-    def _render(self, snapshot: Snapshot) -> Any:
+    def _render(self, snapshot: Snapshot, statuses: dict[int, dict[str, Any]]) -> Any:
         from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
 
-        return Group(cell_table(self.plan, snapshot, title=f"sweep {self.plan.sweep_id}"), self._bar)
+        left = remaining_seconds(self.plan, snapshot, self.workers, statuses)
+        head = Table.grid(padding=(0, 1))
+        head.add_row(f"sweep {self.plan.sweep_id}", ProgressBar(total=max(1, snapshot.total), completed=snapshot.done,
+                                                                width=30),
+                     f"{snapshot.done}/{snapshot.total} runs", f"elapsed {_clock(time.monotonic() - self._started)}",
+                     f"eta {_clock(left) if left is not None else '...'}",
+                     f"({snapshot.running} running)" if snapshot.running else "")
+        parts: list[Any] = [head]
+        if statuses:
+            finished = {f"{c.cell.id}/{phase}/{v.index}" for c in snapshot.cells
+                        for phase, views in (("tune", c.tune), ("confirm", c.confirm)) for v in views if v.done}
+            workers = Table(show_edge=False, pad_edge=False)
+            for name, justify in (("worker", "right"), ("cell", "left"), ("run", "left"), ("epoch", "left"),
+                                  ("", "right"), ("time", "right")):
+                workers.add_column(name, justify=justify)  # type: ignore[arg-type]
+            for index, status in sorted(statuses.items()):
+                if status.get("slot") in finished:  # its run is recorded; the next one is being prepared
+                    workers.add_row(str(index), "[dim]starting its next run[/dim]", "", "", "", "")
+                    continue
+                done, total = int(status.get("epoch", 0)), max(1, int(status.get("epochs", 1)))
+                slot = str(status.get("slot", "")).rsplit("/", 1)[-1]
+                workers.add_row(str(index), str(status.get("cell", "")), f"{status.get('phase', '')} {slot}",
+                                ProgressBar(total=total, completed=done, width=20), f"{done}/{total}",
+                                _clock(time.time() - float(status.get("started") or time.time())))
+            parts.append(workers)
+        room = max(4, self.console.size.height - 6 - len(statuses))
+        parts.append(cell_table(self.plan, snapshot, max_rows=room))
+        return Group(*parts)
 
     def start(self, snapshot: Snapshot) -> None:
         from rich.live import Live
 
+        self._started = time.monotonic()
         self.console.print(describe_repeats(self.plan), markup=False, highlight=False)
-        self._task = self._bar.add_task("all cells", total=snapshot.total, completed=snapshot.done,
-                                        note=self._note(snapshot))
-        self._live = Live(self._render(snapshot), console=self.console, refresh_per_second=4, transient=False)
+        self._live = Live(self._render(snapshot, {}), console=self.console, refresh_per_second=4, transient=False)
         self._live.start()
 
-    def update(self, snapshot: Snapshot) -> None:
-        self._bar.update(self._task, completed=snapshot.done, note=self._note(snapshot))
+    def update(self, snapshot: Snapshot, statuses: dict[int, dict[str, Any]] | None = None) -> None:
         if self._live is not None:
-            self._live.update(self._render(snapshot))
+            self._live.update(self._render(snapshot, statuses or {}))
 
     def stop(self) -> None:
         if self._live is not None:
@@ -174,14 +275,14 @@ class LiveDisplay:
             if not self.console.is_terminal:
                 self.console.line()  # the last frame ends without a newline in files
 
-    @staticmethod
-    def _note(snapshot: Snapshot) -> str:
-        return f"({snapshot.running} running)" if snapshot.running else ""
+
+def is_live(console: Any, mode: str) -> bool:
+    """``--progress``: live on a terminal unless ``lines`` (or always, ``live``)."""
+    return mode == "live" or (mode == "auto" and console.is_terminal)
 
 
-def make_display(plan: Any, console: Any, mode: str) -> LineDisplay | LiveDisplay:
-    live = mode == "live" or (mode == "auto" and console.is_terminal)
-    return LiveDisplay(plan, console) if live else LineDisplay(plan, console)
+def make_display(plan: Any, console: Any, mode: str, workers: int = 1) -> LineDisplay | LiveDisplay:
+    return LiveDisplay(plan, console, workers) if is_live(console, mode) else LineDisplay(plan, console)
 
 
 def print_summary(plan: Any, snapshot: Snapshot, console: Any, *, parent: str, tracking_uri: str,
@@ -222,5 +323,5 @@ def print_summary(plan: Any, snapshot: Snapshot, console: Any, *, parent: str, t
     console.print(f"runs: parent run {parent} of experiment '{plan.spec.name}' in {tracking_uri} (browse: {browse})",
                   markup=False, highlight=False)
     console.print(f"report: make report EXP={spec_arg}", markup=False, highlight=False)
-    console.print(f"Optuna: studies '{plan.sweep_id}/<cell>/tune' and '.../confirm' in {storage}", markup=False,
-                  highlight=False)
+    console.print(f"Optuna: studies '{plan.sweep_id}/<cell>/tune' and '.../confirm' in {storage} "
+                  f"(browse: make dashboard EXP={spec_arg})", markup=False, highlight=False)

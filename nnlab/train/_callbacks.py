@@ -197,7 +197,8 @@ PROGRESS_KEYS = ("loss", "val_loss", "val_accuracy", "val_mae")
 
 def epoch_summary(logs: dict[str, Any] | None) -> str:
     """The few metrics a progress line shows, e.g. ``loss 0.412  val_loss 0.5  val_accuracy 0.91``."""
-    return "  ".join(f"{key} {float(v):.4g}" for key, v in (logs or {}).items() if key in PROGRESS_KEYS)
+    logs = logs or {}
+    return "  ".join(f"{key} {float(logs[key]):.4g}" for key in PROGRESS_KEYS if key in logs)
 
 
 class Progress(Callback):
