@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add commands: each has add_parsers(subparsers, command_decorator).
-COMMAND_MODULES: list[str] = ["nnlab.sweep.commands", "analysis.commands"]
+COMMAND_MODULES: list[str] = ["nnlab.sweep.commands", "analysis.commands", "nnlab.dashboard"]
 
 
 def _terminate_as_interrupt() -> None:
