@@ -281,17 +281,35 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
 
 
 def log_report(report: Report, files: dict[str, Path], store: Any) -> list[str]:
-    """Log the report files on each study's sweep parent run; returns the run ids."""
+    """Log the report files on each study's sweep parent run, and make the run's description (what the
+    MLflow UI shows on its page) the study's description and its claims table; returns the run ids."""
+    from analysis._render import _md_table, claims_view
     from nnlab.tracking._mlflow import Tracker
+    from nnlab.tracking._tags import RUN_TAG_LIMIT
 
-    parents = [s.study.parent_run_id for s in report.studies if s.study.parent_run_id]
-    if not parents:
+    def note(study: StudyReport) -> str:
+        head = [study.description, "", f"## Claims ({report.created})", ""] if study.description else [
+            f"## Claims ({report.created})", ""]
+        tail = ["", f"Full report: artifacts `{ARTIFACT_DIR}/` of this run. Rules: docs/statistics.md."]
+        if study.claims.empty:
+            return "\n".join([*head, "No claims: the spec has no `expect:`.", *tail])
+        view = claims_view(study.claims, with_study=False)
+        for dropped in ([], ["why"], ["why", "method", "means"]):  # the UI keeps at most RUN_TAG_LIMIT
+            text = "\n".join([*head, _md_table(view.drop(columns=dropped)), *tail])
+            if len(text) <= RUN_TAG_LIMIT:
+                return text
+        return text[:RUN_TAG_LIMIT - 40] + "\n\n(cut: see report.md)"
+
+    studies = [s for s in report.studies if s.study.parent_run_id]
+    if not studies:
         return []
     tracker = Tracker(store)
-    for run_id in dict.fromkeys(parents):
+    for study in studies:
+        tracker.set_note(str(study.study.parent_run_id), note(study))
+    for run_id in dict.fromkeys(s.study.parent_run_id for s in studies):
         for name in REPORT_FILES:
             tracker.log_artifact(run_id, files[name], ARTIFACT_DIR)
-    report.logged_to = list(dict.fromkeys(parents))
+    report.logged_to = list(dict.fromkeys(str(s.study.parent_run_id) for s in studies))
     return report.logged_to
 
 
