@@ -201,15 +201,17 @@ def _print_result(name: str, result: Any, uri: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{name}: {result.status} after {result.epochs} epochs ({result.seconds:.1f} s)")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     shown = [key for key in sorted(result.metrics) if "/" not in key]
     for key in shown:
         table.add_row(key, f"{result.metrics[key]:.4g}")
-    console = Console()
+    console = Console(highlight=False)
+    console.print(f"{name}: {result.status} after {result.epochs} epochs ({result.seconds:.1f} s)", markup=False)
     console.print(table)
-    console.print(f"run {result.run_id} in {uri}  (browse: make ui)")
+    console.print(f"run {result.run_id} in {uri}  (browse: nnlab ui, or make ui in the project)", markup=False,
+                  soft_wrap=True)
 
 
 @command("ui")
