@@ -16,6 +16,7 @@ from nnlab import __version__
 from nnlab.errors import FatalError, NnlabError, SpecError, no_space, no_space_message
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+UI_MODEL_TRAINING = "workflowType=machine_learning"  # the MLflow UI's own query: its "Model training" screens
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -231,7 +232,13 @@ def _ui(args: argparse.Namespace) -> int:
               "authentication; put it behind an authenticating proxy (see README)", file=sys.stderr)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store.tracking_uri,
            "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port} for {store.tracking_uri} (Ctrl-C to stop)")
+    url = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {url} for {store.tracking_uri} (Ctrl-C to stop)")
+    # MLflow 3.17's UI opens experiments on its GenAI screens until 'Model training' is picked at its top left
+    # (a choice each browser keeps); these links pick it (the experimentKind tag decides only in other versions)
+    for exp_id, name in tracker.model_experiments():
+        print(f"  {name}: {url}/#/experiments/{exp_id}?{UI_MODEL_TRAINING}")
+    sys.stdout.flush()
     try:
         return subprocess.call(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": store.tracking_uri})
     except KeyboardInterrupt:

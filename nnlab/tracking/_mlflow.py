@@ -230,6 +230,13 @@ class Tracker:
                 tagged.append(exp.name)
         return tagged
 
+    def model_experiments(self, limit: int = 8) -> list[tuple[str, str]]:
+        """(id, name) of the store's model-development experiments, the most recently updated first."""
+        found = self.client.search_experiments(
+            filter_string=f"tags.`{_tags.EXPERIMENT_KIND}` = '{_tags.CUSTOM_MODEL_DEVELOPMENT}'",
+            order_by=["last_update_time DESC"], max_results=limit)
+        return [(str(e.experiment_id), str(e.name)) for e in found]
+
     def describe_experiment(self, name: str, text: str) -> None:
         """The experiment's description (``mlflow.note.content``, shown above its runs), written when it
         differs from the stored one: at most one write per experiment and process."""
