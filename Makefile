@@ -13,6 +13,7 @@ EXP       ?= depth
 ARGS      ?=
 PORT      ?= 5000
 DASHBOARD_PORT ?= 8080
+comma     := ,
 
 .PHONY: install lock test run sweep report plan ui dashboard bench lint clean
 
@@ -76,7 +77,7 @@ ui: install
 
 # optuna-dashboard on the sweep's Optuna storage (installs the optional extra 'dashboard' on first use)
 dashboard: install
-	@$(BIN)/python -c 'import optuna_dashboard' 2>/dev/null || { $(call INSTALL,'.[$(EXTRAS),dashboard]'); }
+	@$(BIN)/python -c 'import optuna_dashboard' 2>/dev/null || { $(call INSTALL,'.[$(EXTRAS)$(comma)dashboard]'); }
 	$(BIN)/nnlab dashboard $(EXP) --port $(DASHBOARD_PORT) $(ARGS)
 
 bench: install

@@ -29,10 +29,10 @@ def pins() -> dict[str, str]:
     return out
 
 
-def dry_run(folder: Path, *args: str) -> str:
+def dry_run(folder: Path, *args: str, target: str = "install") -> str:
     if shutil.which("make") is None:
         pytest.skip("no make here")
-    out = subprocess.run(["make", "-n", "-B", "install", "VENV=venv", *args], cwd=folder, capture_output=True,
+    out = subprocess.run(["make", "-n", "-B", target, "VENV=venv", *args], cwd=folder, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -52,6 +52,14 @@ def test_make_install_installs_with_the_lock_by_uv_or_pip(project: Path) -> None
     assert "venv/bin/python -m pip install --quiet --disable-pip-version-check $constraints -e '.[dev]'" in recipe
     assert "python3 -m venv venv" in recipe
     assert 'if [ "pip" != pip ]' in dry_run(project, "INSTALLER=pip")  # uv is neither looked for nor installed
+    assert "-e '.[dev,extra]'" in dry_run(project, "EXTRAS=dev,extra")
+
+
+def test_make_dashboard_installs_the_extra_with_the_lock(project: Path) -> None:
+    recipe = dry_run(project, target="dashboard")
+    assert "venv/bin/python -c 'import optuna_dashboard' 2>/dev/null || { set -e;" in recipe
+    assert "$uv pip install --quiet --python venv/bin/python $constraints -e '.[dev,dashboard]'" in recipe
+    assert "venv/bin/nnlab dashboard depth --port 8080" in recipe
 
 
 def test_an_edit_to_the_lock_or_pyproject_reinstalls(project: Path) -> None:
