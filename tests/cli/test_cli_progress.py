@@ -28,7 +28,10 @@ pytestmark = pytest.mark.xdist_group("train")
 
 
 def env(store: Path) -> dict[str, str]:
-    return {**os.environ, "NNLAB_STORE": str(store), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+    # the terminal's size as the pseudo-terminal says, whatever COLUMNS/LINES the caller's shell exported
+    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return {**base, "NNLAB_STORE": str(store), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color",
+            "COLUMNS": "140", "LINES": "40"}
 
 
 def test_run_on_a_terminal_shows_a_bar(write_spec, tmp_path):
@@ -61,7 +64,7 @@ def test_run_on_a_terminal_shows_a_bar(write_spec, tmp_path):
         os.close(master)
     shown = ANSI.sub("", out.decode(errors="replace"))
     assert proc.returncode == 0, shown[-2000:]
-    frames = re.findall(r"epochs\s+━+\S*\s+(\d+)/12 epochs", shown)
+    frames = re.findall(r"epochs\s+[━╸╺]+\S*\s+(\d+)(?:/12 epochs|…)", shown)
     assert frames and int(frames[-1]) >= 1, shown[-2000:]  # the bar, redrawn as epochs end
     assert "eta" in shown and "val_loss" in shown
     assert not re.search(r"^epoch +1/12", shown, re.M)  # no plain lines on a terminal
