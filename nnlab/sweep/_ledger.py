@@ -293,7 +293,10 @@ class Ledger:
             "sweep.trials": plan.trials, "sweep.seeds": plan.seeds, "sweep.objective": plan.objective,
             "sweep.direction": plan.direction, "sweep.sampler": plan.spec.sweep.sampler,
             "sweep.pruner": plan.spec.sweep.pruner, "sweep.cells": len(plan.cells),
-            **plan.structure["config"],
+            "sweep.seed_keys": ",".join(plan.spec.sweep.seed_keys),
+            # the fixed configuration, as the runs log theirs: only keys that act on this study's runs
+            **{key: value for key, value in plan.spec.flat_params(applicable=True).items()
+               if key in plan.structure["config"]},
         }
         tracker.log_params(run_id, params)
         tracker.log_text(run_id, plan.spec.to_yaml(), "spec.yaml")

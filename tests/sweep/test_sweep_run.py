@@ -48,6 +48,10 @@ def test_plan_then_sweep_tune_and_confirm_with_two_workers(shared_store: Path, t
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["nnlab.sweep_id"] == "counts" and parent.data.tags["nnlab.status"] == "completed"
     sweep_hash = parent.data.tags["nnlab.sweep_hash"]
+    # the parent's params: the sweep and the fixed configuration that acts on its (mlp) runs, no nulls
+    assert parent.data.params["sweep.seed_keys"] == "train.seed,data.seed"
+    assert "model.width" in parent.data.params and "model.heads" not in parent.data.params
+    assert "null" not in parent.data.params.values()
     children = child_runs(runs)
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert {r.data.tags["nnlab.cell"] for r in children} == {"model.depth=1", "model.depth=2"}
