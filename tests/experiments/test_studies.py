@@ -16,11 +16,43 @@ from nnlab.spec import Spec
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 EXPECTED = {"activations", "width", "depth", "learning_rate", "overfitting", "label_noise", "augmentation",
-            "transfer", "architectures", "optimizers", "extrapolation"}
+            "transfer", "architectures", "optimizers", "extrapolation", "depth_matched", "double_descent"}
+# what a ci profile may cost: the suite sweeps every study's ci profile
+CI_MAX_CELLS, CI_MAX_EPOCHS = 4, 3
 
 
 def test_the_library_has_every_study():
     assert EXPECTED <= set(STUDIES)
+
+
+def _claims_and_gates(spec: Spec) -> list:
+    out = []
+    for claim in spec.expect:
+        out.append(claim)
+        out += [r for r in claim.requires if not isinstance(r, str)]
+    return out
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_full_run_is_judged_on_held_out_data_with_repeats(study):
+    """The default (full) profile: claims fixed in the spec, none judged on the split a tuned sweep selected
+    on (val_*), and at least 3 repeats per cell, each drawing its own data as well as its initialization."""
+    spec = Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml")
+    assert spec.sweep.seeds >= 3, "a claim needs repeats to be decidable"
+    assert "data.seed" in spec.sweep.seed_keys, "repeats vary the data, not only the initialization"
+    for claim in _claims_and_gates(spec):
+        assert not claim.metric.startswith("val_"), f"{claim.metric}: judge on test_* or training metrics"
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_ci_profile_stays_small(study):
+    from nnlab.spec import expand
+
+    spec = Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml", profile="ci")
+    cells = expand(spec.sweep.grid)
+    assert len(cells) <= CI_MAX_CELLS and spec.sweep.seeds == 1 and spec.sweep.trials <= 1
+    for cell in cells:
+        assert spec.with_values(cell.values).train.epochs <= CI_MAX_EPOCHS, cell.id
 
 
 @pytest.mark.parametrize("study", STUDIES)
