@@ -59,7 +59,7 @@ def test_ui_binds_to_loopback_by_default(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "NNLAB_STORE": str(tmp_path / "store")}, start_new_session=True)
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 240  # MLflow UI start-up, slow on a loaded 2-core machine
         addresses: list[str] = []
         while time.time() < deadline and not addresses:
             time.sleep(0.5)
