@@ -444,21 +444,11 @@ class TrendExpect(Section):
     where: dict[str, Scalar] = Field(default_factory=dict)
 
 
-class BoundExpect(Section):
-    """A metric should lie above and/or below a value (in every selected cell)."""
+class BoundExpect(GateBound):
+    """A metric should lie above and/or below a value (in every selected cell): a named, gateable bound."""
 
-    kind: Literal["bound"] = "bound"
     name: str | None = None
     requires: list[Requirement] = Field(default_factory=list)
-    metric: str
-    above: float | None = None
-    below: float | None = None
-    where: dict[str, Scalar] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _one_bound(self) -> BoundExpect:
-        _check_bounds(self.above, self.below)
-        return self
 
 
 class PeakExpect(Section):
