@@ -300,7 +300,15 @@ class Tracker:
                                  tags=[InputTag(_tags.DATASET_CONTEXT, item["context"])]) for item in inputs]
         if datasets:
             self.flush()
-            self.client.log_inputs(run_id, datasets=datasets)
+            for attempt in range(3):
+                try:
+                    self.client.log_inputs(run_id, datasets=datasets)
+                    return
+                except Exception as exc:
+                    # MLflow looks a dataset up, then inserts it: workers that log the same dataset at once
+                    # race, and all but one hit the unique key. The retry finds the row and links to it.
+                    if attempt == 2 or not _lost_insert_race(exc):
+                        raise
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int, *,
                     heartbeat: bool = True) -> None:
@@ -391,6 +399,11 @@ def _metric_items(metrics: dict[str, float], step: int, heartbeat: bool) -> tupl
     items = [Metric(_key(k), float(v), now, step) for k, v in metrics.items() if v is not None]
     tags = [RunTag(f"{TAG}heartbeat", str(int(time.time())))] if heartbeat else []
     return items, tags
+
+
+def _lost_insert_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "unique constraint" in text or "duplicate key" in text or "integrityerror" in text
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ MLflow's standard run tags, the run's datasets (name, digest, split), and params
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -130,3 +131,40 @@ def test_a_run_note_is_kept_unless_replaced():
     assert tracker.client.get_run(run_id).data.tags[_tags.NOTE] == "the study's description"
     tracker.set_note(run_id, "| claim | verdict |")
     assert tracker.client.get_run(run_id).data.tags[_tags.NOTE] == "| claim | verdict |"
+
+
+def _log_same_data_as_the_others(root: str, barrier: Any, inputs: list[dict[str, Any]], out: Any) -> None:
+    try:
+        tracker = Tracker(resolve_store(store=root))
+        run_id = tracker.start_run("racing", run_name="worker", tags={})
+        barrier.wait(timeout=60)
+        tracker.log_inputs(run_id, inputs)
+        tracker.end_run(run_id, "FINISHED")
+        out.put(("ok", run_id))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_workers_logging_the_same_data_at_once_all_record_it(tmp_path):
+    """MLflow looks a dataset up, then inserts it: sweep workers starting together on one dataset race for
+    its row. Every one of them must record its inputs (a lost race once crashed a worker)."""
+    import multiprocessing
+
+    data = load_dataset(Spec.from_dict(__import__("yaml").safe_load(SPEC)).data)
+    inputs = split_inputs(data.name, {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test)})
+    root = str(tmp_path / "race-store")  # a store of its own: no MLflow engine cached by this process
+    Tracker(resolve_store(store=root)).experiment_id("racing")
+    ctx = multiprocessing.get_context("fork")
+    n = 6
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_log_same_data_as_the_others, args=(root, barrier, inputs, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert [r for r in results if r[0] != "ok"] == []
+    client = MlflowClient(resolve_store(store=root).tracking_uri)
+    for _, run_id in results:
+        contexts = sorted(i.tags[0].value for i in client.get_run(run_id).inputs.dataset_inputs)
+        assert contexts == ["test", "train"]
