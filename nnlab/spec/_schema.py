@@ -561,7 +561,7 @@ class Spec(Section):
         the strengths of augmentations ``data.augment`` does not list (each augmentation's ``key``) and
         ``data.augment_space`` without any, ``train.momentum`` and ``train.weight_decay`` for optimizers
         that ignore them (see ``nnlab.train._optim``), ``train.restore_best`` without early stopping, and
-        every None or empty list (``data.train_size`` None means all: the runner logs the count). A dataset
+        every None or empty list not swept (``data.train_size`` None means all: the runner logs the count). A dataset
         option left at None is its loader's default. Keys the sweep sets (grid, linked factors, tune, seed
         keys) stay as set whenever they are not None, so the runs of every cell share their columns and a
         report finds each run's cell.
@@ -609,8 +609,9 @@ class Spec(Section):
         dropped |= {key for key, optimizers in users.items() if self.train.optimizer not in optimizers}
         if self.train.early_stopping is None:
             dropped.add("train.restore_best")
+        # a swept key keeps an empty list: it is how a cell says "none" (data.augment: [] is the un-augmented arm)
         return {key: value for key, value in out.items()
-                if value is not None and value != [] and (key in swept or key not in dropped)}
+                if value is not None and (key in swept or (value != [] and key not in dropped))}
 
     def resolved(self) -> dict[str, Any]:
         """The resolved spec as plain data (profiles dropped: they are already applied)."""

@@ -199,3 +199,13 @@ def test_data_errors_found_while_loading_are_located(write_spec):
     with pytest.raises(SpecError) as info:
         prepare(spec)
     assert re.match(r"^\S+spec.yaml:4: data.train_size: ", str(info.value))
+
+
+def test_an_empty_list_is_a_param_only_where_the_sweep_sets_it(write_spec):
+    images = BASE.replace("digits_flat", "digits").replace("family: mlp", "family: cnn")
+    plain = load(write_spec, images)
+    assert "data.augment" not in plain.flat_params(applicable=True)  # nothing set: nothing to say
+    swept = load(write_spec, images + "sweep:\n  grid:\n    data.augment: [[], [shift]]\n")
+    none_arm = swept.with_values({"data.augment": []}).flat_params(applicable=True)
+    shift_arm = swept.with_values({"data.augment": ["shift"]}).flat_params(applicable=True)
+    assert none_arm["data.augment"] == [] and shift_arm["data.augment"] == ["shift"]  # a report can select either
