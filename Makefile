@@ -35,7 +35,7 @@ if [ "$(INSTALLER)" != pip ]; then \
   else echo "note: uv could not be installed; installing with pip"; fi; \
 fi; \
 if [ -n "$$uv" ]; then \
-  $$uv pip install --quiet --python $(BIN)/python $$constraints -e $(1); \
+  $$uv pip install --quiet --compile-bytecode --python $(BIN)/python $$constraints -e $(1); \
 else \
   $(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip; \
   $(BIN)/python -m pip install --quiet --disable-pip-version-check $$constraints -e $(1); \

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -196,7 +198,7 @@ class Estimate:
         return self.startup_s + runs * self.per_run_s / max(1, workers)
 
 
-def measure(plan: Plan, max_epochs: int = 2) -> Estimate:
+def measure(plan: Plan, max_epochs: int = 4) -> Estimate:
     """Time short untracked runs of the first and last cells (after a warm-up run) and extrapolate
     to the full epochs. Nothing is written: runs execute without a tracker.
     """
@@ -222,7 +224,8 @@ def measure(plan: Plan, max_epochs: int = 2) -> Estimate:
         result = execute(prepare(short), None, phase="plan", epoch_hook=hook, figures=False)
         total = time.monotonic() - t0
         if len(stamps) >= 2:
-            per_epoch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+            # the median interval: one slow epoch on a busy machine (or a late retrace) must not set the pace
+            per_epoch = statistics.median(b - a for a, b in itertools.pairwise(stamps))
             fixed = max(0.0, total - per_epoch * len(stamps))
         else:
             per_epoch, fixed = total, 0.0
