@@ -221,3 +221,42 @@ def test_restore_best_keeps_the_best_epochs_weights_even_without_stopping_early(
     assert losses == last.history["val_loss"] and len(losses) == 5  # never stopped early
     assert min(range(5), key=losses.__getitem__) < 4, f"this case needs a best epoch before the last: {losses}"
     assert restored.metrics["test_loss"] != last.metrics["test_loss"]
+
+
+@pytest.mark.parametrize("model", [
+    "{family: mlp, depth: 3, width: 8, normalization: batch, residual: true, dropout: 0.1}",
+    "{family: cnn, depth: 2, width: 4}",
+])
+def test_the_train_step_is_traced_once_and_results_match_kerass_own_lazy_build(write_spec, model, monkeypatch):
+    """Optimizer slots and metric state are built before fit, so the train step's first trace creates no
+    variables and TensorFlow does not trace it again; the run's numbers equal those of Keras building them
+    itself inside the trace."""
+    from nnlab.train import _runner
+
+    spec = Spec.from_yaml(write_spec(f"""
+        name: traced
+        data: {{dataset: {'digits' if 'cnn' in model else 'digits_flat'}, train_size: 120}}
+        model: {model}
+        train: {{epochs: 2, batch_size: 32}}
+    """))
+    traces: list[int] = []
+
+    def counted(prepared):
+        step = prepared.model.train_step
+
+        def train_step(data):  # runs once per trace of the train function
+            traces.append(1)
+            return step(data)
+
+        prepared.model.train_step = train_step
+        return prepared
+
+    eager = _runner.execute(counted(prepare(spec)), None, figures=False)
+    assert len(traces) == 1
+    traces.clear()
+    monkeypatch.setattr(_runner, "_build_state", lambda model, data: None)
+    lazy = _runner.execute(counted(prepare(spec)), None, figures=False)
+    assert len(traces) == 2  # what the eager build saves: Keras's variables made in the first trace
+    assert eager.history["loss"] == lazy.history["loss"]
+    assert eager.history["val_loss"] == lazy.history["val_loss"]
+    assert eager.metrics["test_loss"] == lazy.metrics["test_loss"]
