@@ -1,7 +1,7 @@
 """Convolutional network: Conv2D on images, Conv1D on sequences (time x features).
 
 Block i: ``hidden_i`` convolution (``width`` filters, ``kernel_size``, "same" padding, so
-the spatial size only changes at pooling) -> ``norm_i`` -> ``act_i`` -> ``drop_i``. With
+the spatial size only changes at pooling; no bias when batch norm follows) -> ``norm_i`` -> ``act_i`` -> ``drop_i``. With
 ``residual`` the block output is ``skip + block(x)`` (``add_i``, after the dropout); the
 skip is the block input, or a bias-free 1x1 convolution ``proj_i`` when the channel
 count differs from ``width`` (the first block).
@@ -98,7 +98,8 @@ def build_cnn(ctx: BuildContext, x: Any) -> Any:
 
     for i, factor in enumerate(factors, start=1):
         name = block_name("hidden", i)
-        h = conv(cfg.width, cfg.kernel_size, padding="same", **ctx.weight_kwargs(name, cfg.activation))(x)
+        h = conv(cfg.width, cfg.kernel_size, padding="same", use_bias=ctx.weight_bias,
+                 **ctx.weight_kwargs(name, cfg.activation))(x)
         h = ctx.block_tail(h, i)
         if cfg.residual:
             skip = x

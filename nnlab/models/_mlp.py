@@ -1,7 +1,7 @@
 """Multilayer perceptron: ``depth`` blocks of Dense(``width``).
 
-Block i: ``hidden_i`` Dense -> ``norm_i`` (batch/layer, optional) -> ``act_i`` Activation
--> ``drop_i`` Dropout (if dropout > 0). With ``residual`` the block output is
+Block i: ``hidden_i`` Dense (no bias when batch norm follows) -> ``norm_i`` (batch/layer, optional)
+-> ``act_i`` Activation -> ``drop_i`` Dropout (if dropout > 0). With ``residual`` the block output is
 ``skip + block(x)`` (``add_i``), the add coming after the dropout; the skip is the
 block input, or a bias-free linear Dense ``proj_i`` when its width differs from
 ``width`` (only ever the first block). Image and sequence inputs are flattened first.
@@ -22,7 +22,7 @@ def build_mlp(ctx: BuildContext, x: Any) -> Any:
     if len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
     for i in range(1, cfg.depth + 1):
-        h = ctx.dense(cfg.width, block_name("hidden", i), activation=cfg.activation)(x)
+        h = ctx.dense(cfg.width, block_name("hidden", i), activation=cfg.activation, use_bias=ctx.weight_bias)(x)
         h = ctx.block_tail(h, i)
         if cfg.residual:
             skip = x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from models_testkit import INFOS, cfg
 
 from nnlab.data._base import DataInfo
@@ -100,9 +101,11 @@ def test_regularizers_on_every_weight_layer():
 
 def test_count_params():
     config = cfg(depth=2, width=8, normalization="batch")
-    # 5*8+8, 4*8 (batch norm), 8*8+8, 4*8, 8*3+3
-    assert count_params(config, INFOS["tabular"]) == 48 + 32 + 72 + 32 + 27
-    assert count_params(config, INFOS["tabular"], trainable_only=True) == 48 + 16 + 72 + 16 + 27
+    # 5*8 (no bias before batch norm), 4*8 (batch norm), 8*8, 4*8, 8*3+3
+    assert count_params(config, INFOS["tabular"]) == 40 + 32 + 64 + 32 + 27
+    assert count_params(config, INFOS["tabular"], trainable_only=True) == 40 + 16 + 64 + 16 + 27
+    # without batch norm the weight layers keep their biases: 5*8+8, 8*8+8, 8*3+3
+    assert count_params(cfg(depth=2, width=8), INFOS["tabular"]) == 48 + 72 + 27
     assert count_params(cfg(depth=2, width=16), INFOS["tabular"]) > count_params(config, INFOS["tabular"])
 
 
@@ -113,3 +116,11 @@ def test_channelless_images_get_a_channel_before_augmentation():
     assert model.get_layer("hidden_01").kernel.shape == (3, 3, 1, 4)
     out = model(np.zeros((2, 8, 8), dtype="float32"), training=True)
     assert tuple(out.shape) == (2, 2)
+
+
+@pytest.mark.parametrize("family, kind", [("mlp", "tabular"), ("cnn", "image")])
+def test_weight_layers_drop_their_bias_only_before_batch_norm(family, kind):
+    for normalization, bias in (("batch", False), ("layer", True), ("none", True)):
+        model = build_model(cfg(family=family, depth=2, width=4, normalization=normalization), INFOS[kind])
+        for name in ("hidden_01", "hidden_02"):
+            assert model.get_layer(name).use_bias is bias, (normalization, name)
