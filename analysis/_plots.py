@@ -135,7 +135,7 @@ def place_fixed(fig: Any) -> None:
     x_labels = any(ax.get_xlabel() for ax in shown)
     inner_y = any(ax.get_ylabel() or ax.yaxis.get_tick_params().get("labelleft", True)
                   for ax in shown if ax.get_subplotspec().colspan.start > 0)  # not hidden by sharey
-    top = _TOP + (_TITLE if titled else 0.0) + (_SUPTITLE if fig._suptitle is not None else 0.0)
+    top = _TOP + (_TITLE if titled else 0.0) + (_SUPTITLE if fig.get_suptitle() else 0.0)
     bottom = _BOTTOM if x_labels else _BOTTOM - 0.25
     for legend in fig.legends:  # a figure legend sits below the axes
         rows = math.ceil(len(legend.get_texts()) / max(1, getattr(legend, "_ncols", 1)))

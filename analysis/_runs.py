@@ -30,7 +30,7 @@ from analysis._base import py
 from nnlab.errors import FatalError, SpecError
 from nnlab.registry import did_you_mean
 
-PAGE_SIZE = 5000
+SEARCH_MAX = 1_000_000  # runs one search reads (MLflow pages through them)
 PARAM = "param:"
 META_COLUMNS = ("run_id", "run_name", "experiment", "status", "mlflow_status", "phase", "cell", "sweep_id",
                 "slot", "trial", "seed_index", "parent_run_id", "start_time", "end_time")
@@ -149,14 +149,31 @@ def _table(base: Iterable[Sequence[Any]], tags: Iterable[Sequence[Any]], metrics
     return _typed(pd.DataFrame(columns))
 
 
-def runs_frame(runs: Iterable[Any], experiment: str = "") -> pd.DataFrame:
-    """MLflow ``Run`` objects to the main table (see the module docstring)."""
-    runs = list(runs)
-    return _table([(r.info.run_id, r.info.run_name, str(r.info.status), r.info.start_time, r.info.end_time)
-                   for r in runs],
-                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.tags.items()],
-                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.metrics.items()],
-                  [(r.info.run_id, k, v) for r in runs for k, v in r.data.params.items()], experiment)
+def search_frame(found: pd.DataFrame, experiment: str = "") -> pd.DataFrame:
+    """``mlflow.search_runs(output_format="pandas")``'s frame to the main table (see the module docstring)."""
+    if found.empty:
+        return _frame([])
+
+    def millis(value: Any) -> int | None:
+        return None if value is None or pd.isna(value) else int(pd.Timestamp(value).value // 1_000_000)
+
+    def prefixed(prefix: str) -> list[tuple[str, str]]:
+        return [(col, col[len(prefix):]) for col in found.columns if col.startswith(prefix)]
+
+    ids = found["run_id"].tolist()
+    records = found.to_dict("list")
+
+    def cells(prefix: str, keep: Any) -> list[tuple[str, str, Any]]:
+        return [(rid, key, value) for col, key in prefixed(prefix)
+                for rid, value in zip(ids, records[col], strict=True) if keep(value)]
+
+    def present(value: Any) -> bool:  # pandas fills a run's absent tags and params with None (or NaN)
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    names = records.get("tags.mlflow.runName", [None] * len(ids))
+    return _table([(rid, name, str(status), millis(start), millis(end)) for rid, name, status, start, end in zip(
+                      ids, names, records["status"], records["start_time"], records["end_time"], strict=True)],
+                  cells("tags.", present), cells("metrics.", lambda v: True), cells("params.", present), experiment)
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -265,40 +282,29 @@ class RunReader:
             return _frame([])
         tags = tags or {}
         frame = self._direct(lambda db: db.frame(exp.experiment_id, tags, experiment))
-        backend = self._sql_backend() if frame is None else None
-        if backend is not None:
-            try:
-                frame = _sql_frame(backend, exp.experiment_id, tags, experiment)
-            except Exception:  # noqa: BLE001 - an unexpected schema: fall back to the public API
-                frame = None
         if frame is None:
             frame = self._api_frame(exp.experiment_id, tags, experiment)
         ended = frame["end_time"].where(frame["mlflow_status"] != "RUNNING", None)
         self._ended.update(zip(frame["run_id"], (None if pd.isna(e) else int(e) for e in ended), strict=True))
         return frame
 
-    def _sql_backend(self) -> Any:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        backend = getattr(getattr(self.client, "_tracking_client", None), "store", None)
-        return backend if isinstance(backend, SqlAlchemyStore) else None
-
     def _api_frame(self, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
+        """The main table through MLflow's public ``search_runs`` (every store MLflow reads: servers, other
+        databases); the SQLite fast path is tested against it."""
         assert self.client is not None
+        import mlflow
+
         filter_string = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        runs: list[Any] = []
-        token = None
+        before = mlflow.get_tracking_uri()  # search_runs reads the process-wide URI: set it for this call only
+        mlflow.set_tracking_uri(self.uri)
         try:
-            while True:
-                page = self.client.search_runs([experiment_id], filter_string=filter_string,
-                                               max_results=PAGE_SIZE, page_token=token)
-                runs.extend(page)
-                token = page.token
-                if not token:
-                    break
+            found = mlflow.search_runs(experiment_ids=[experiment_id], filter_string=filter_string,
+                                       output_format="pandas", max_results=SEARCH_MAX)
         except Exception as exc:  # noqa: BLE001
             raise FatalError(f"cannot read runs of {experiment!r} from {self.uri}: {_reason(exc)}") from None
-        return runs_frame(runs, experiment)
+        finally:
+            mlflow.set_tracking_uri(before)
+        return search_frame(found, experiment)
 
     def artifact_text(self, run_id: str, path: str) -> str | None:
         """The text of one small artifact, or None when the run has no such file."""
@@ -344,23 +350,15 @@ class RunReader:
         direct = self._direct(lambda db: db.history(run_ids, key))
         if direct is not None:
             return {rid: [[step, v] for step, v in sorted(steps.items())] for rid, steps in direct.items()}
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
         out: dict[str, dict[int, float]] = {}
-        backend = getattr(getattr(self.client, "_tracking_client", None), "store", None)
-        try:
-            if isinstance(backend, SqlAlchemyStore):  # one query per key for many runs
-                for i in range(0, len(run_ids), 500):
-                    for item in backend.get_metric_history_bulk(run_ids[i: i + 500], key, 1_000_000):
-                        out.setdefault(item.run_id, {})[int(item.step)] = float(item.value)
-            else:  # a server: one call per run, in parallel
-                assert self.client is not None
-                client = self.client
-                with ThreadPoolExecutor(max_workers=8) as pool:
-                    results = pool.map(lambda rid: (rid, client.get_metric_history(rid, key)), run_ids)
-                    for rid, metrics in results:
-                        for m in metrics:
-                            out.setdefault(rid, {})[int(m.step)] = float(m.value)
+        assert self.client is not None
+        client = self.client
+        try:  # one call per run, in parallel
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = pool.map(lambda rid: (rid, client.get_metric_history(rid, key)), run_ids)
+                for rid, metrics in results:
+                    for m in metrics:
+                        out.setdefault(rid, {})[int(m.step)] = float(m.value)
         except Exception as exc:  # noqa: BLE001
             raise FatalError(f"cannot read metric history {key!r} from {self.uri}: {_reason(exc)}") from None
         return {rid: [[step, v] for step, v in sorted(steps.items())] for rid, steps in out.items()}
@@ -419,25 +417,25 @@ class SqliteRuns:
             return None
         db = cls(path)
         try:
-            with db._connect() as conn:
+            with db.connect() as conn:
                 names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error:
             return None
         return db if cls.TABLES <= names else None
 
-    def _connect(self) -> Any:
+    def connect(self) -> Any:
         from contextlib import closing
 
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         return closing(conn)
 
     def experiments(self) -> list[_Experiment]:
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
             return [_Experiment(str(eid), name) for eid, name in rows]
 
     def experiments_with_runs(self) -> set[str]:
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute("SELECT DISTINCT experiment_id FROM runs WHERE lifecycle_stage = 'active'")
             return {str(eid) for (eid,) in rows}
 
@@ -449,7 +447,7 @@ class SqliteRuns:
             where.append("r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND value = ?)")
             args += [key, value]
         runs = f"SELECT r.run_uuid FROM runs r WHERE {' AND '.join(where)}"
-        with self._connect() as conn:
+        with self.connect() as conn:
             base = conn.execute(f"SELECT r.run_uuid, r.name, r.status, r.start_time, r.end_time FROM runs r "
                                 f"WHERE {' AND '.join(where)}", args).fetchall()
             return _table(
@@ -464,7 +462,7 @@ class SqliteRuns:
     def history(self, run_ids: list[str], key: str) -> dict[str, dict[int, float]]:
         """Every logged value of ``key`` for ``run_ids`` by step (the last logged wins, as MLflow orders)."""
         out: dict[str, dict[int, float]] = {}
-        with self._connect() as conn:
+        with self.connect() as conn:
             for i in range(0, len(run_ids), 500):
                 part = run_ids[i: i + 500]
                 marks = ",".join("?" * len(part))
@@ -473,33 +471,6 @@ class SqliteRuns:
                         "ORDER BY run_uuid, timestamp, step, value", [key, *part]):
                     out.setdefault(rid, {})[int(step)] = float("nan") if is_nan else float(value)
         return out
-
-
-def _sql_frame(backend: Any, experiment_id: str, tags: dict[str, str], experiment: str) -> pd.DataFrame:
-    """The main table straight from MLflow's tables on another database (SQLAlchemy Core, no ORM objects)."""
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
-    from sqlalchemy import or_, select
-
-    runs_t, tags_t = SqlRun.__table__, SqlTag.__table__
-    params_t, metrics_t = SqlParam.__table__, SqlLatestMetric.__table__
-    query = select(runs_t.c.run_uuid, runs_t.c.name, runs_t.c.status, runs_t.c.start_time,
-                   runs_t.c.end_time).where(runs_t.c.experiment_id == int(experiment_id),
-                                            runs_t.c.lifecycle_stage == "active")
-    for key, value in tags.items():
-        query = query.where(runs_t.c.run_uuid.in_(
-            select(tags_t.c.run_uuid).where(tags_t.c.key == key, tags_t.c.value == value)))
-    ids = query.with_only_columns(runs_t.c.run_uuid).scalar_subquery()
-    with backend.engine.connect() as conn:
-        return _table(
-            conn.execute(query).all(),
-            conn.execute(select(tags_t.c.run_uuid, tags_t.c.key, tags_t.c.value).where(
-                tags_t.c.run_uuid.in_(ids), or_(tags_t.c.key.like("nnlab.%"), tags_t.c.key == "mlflow.parentRunId"))),
-            ((rid, key, math.nan if is_nan else value) for rid, key, value, is_nan in conn.execute(select(
-                metrics_t.c.run_uuid, metrics_t.c.key, metrics_t.c.value, metrics_t.c.is_nan).where(
-                metrics_t.c.run_uuid.in_(ids)))),
-            conn.execute(select(params_t.c.run_uuid, params_t.c.key, params_t.c.value).where(
-                params_t.c.run_uuid.in_(ids))),
-            experiment)
 
 
 def _reason(exc: BaseException) -> str:
