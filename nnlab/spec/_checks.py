@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from nnlab.errors import SpecError
 from nnlab.registry import did_you_mean
 from nnlab.spec._cells import factor_values, is_linked, linked_label, linked_values
-from nnlab.spec._schema import SECTION_MODELS, Spec, TuneChoices, TuneRange
+from nnlab.spec._schema import LEGACY_VALUES, SECTION_MODELS, Spec, TuneChoices, TuneRange
 
 SWEEPABLE_SECTIONS = tuple(SECTION_MODELS)
 
@@ -19,14 +19,18 @@ def _fail(spec: Spec, key: str, message: str, *, at: str | tuple[Any, ...] | Non
     return SpecError(message, file=file, line=line, key=key)
 
 
-def check_spec(spec: Spec, *, sweep: bool = True) -> None:
-    """Cross-section checks; ``sweep=False`` skips sweep and expect (a cell's or a trial's spec)."""
+def check_spec(spec: Spec, *, sweep: bool = True, family_options: bool = False) -> None:
+    """Cross-section checks; ``sweep=False`` skips sweep and expect (a cell's or a trial's spec);
+    ``family_options`` checks that every family option set is read by some run (a spec as its author
+    wrote it, see ``_check_family_options``)."""
     _check_data(spec)
     _check_model(spec)
     if sweep:
         _check_sweep(spec)
         _check_expect(spec)
         _check_requirement_cycles(spec)
+    if family_options:
+        _check_family_options(spec)
 
 
 def _check_data(spec: Spec) -> None:
@@ -64,6 +68,37 @@ def _check_model(spec: Spec) -> None:
     if spec.model.family == "transformer" and spec.model.width % spec.model.heads:
         raise _fail(spec, "model.heads", f"model.width ({spec.model.width}) must be divisible by model.heads, "
                     f"but got heads={spec.model.heads}")
+
+
+def _check_family_options(spec: Spec) -> None:
+    """A family's own key (``model.heads``, ``model.cell``, ...) set to something other than its default (or
+    the legacy value that keeps an old sweep's hash, see ``LEGACY_VALUES``), or swept or tuned, where no run of the spec builds a family that reads it: an error, not a silent no-op.
+    Checked on the whole study (its grid may mix families), not on one cell's spec, and on the spec as
+    written with its overrides, not under a profile: a profile may narrow the grid to fewer families
+    (``nnlab validate`` checks the spec itself too), and a resolved spec logged with a run carries every
+    key."""
+    from nnlab.models import FAMILIES
+    from nnlab.spec._cells import expand
+
+    options = {name: set(FAMILIES.meta(name).get("options", ())) for name in FAMILIES.names()}
+    every = set().union(*options.values())
+    cells = expand(spec.sweep.grid)
+    families = sorted({str(cell.values.get("model.family", spec.model.family)) for cell in cells})
+    read = set().union(*(options.get(f, set()) for f in families))
+    defaults = type(spec.model).model_fields
+    candidates: list[tuple[str, tuple[Any, ...]]] = [
+        (key, ("model", key)) for key in sorted(spec.model.model_fields_set & every)
+        if getattr(spec.model, key) not in (defaults[key].default, LEGACY_VALUES.get(f"model.{key}"))]
+    for grid_key, values in spec.sweep.grid.items():
+        keys = [grid_key] if not is_linked(grid_key) else sorted({k for v in values for k in linked_values(v)})
+        candidates += [(k[len("model."):], ("sweep", "grid", grid_key)) for k in keys if k.startswith("model.")]
+    candidates += [(k[len("model."):], ("sweep", "tune", k)) for k in spec.sweep.tune if k.startswith("model.")]
+    for option, at in candidates:
+        if option in every and option not in read:
+            owners = ", ".join(f for f in sorted(options) if option in options[f])
+            raise _fail(spec, f"model.{option}", f"is an option of family {owners} only, and no run of this spec "
+                        f"builds one (family: {', '.join(families)}): it would change nothing; remove it or "
+                        f"set model.family", at=at)
 
 
 def _known_key(spec: Spec, key: str, where_key: str) -> None:

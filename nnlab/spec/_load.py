@@ -391,7 +391,8 @@ def to_spec_error(exc: ValidationError, located: Located, shown: str) -> SpecErr
     return SpecError(_message(err, path, located.data), file=file, line=line, key=key or None)
 
 
-def validate_located(located: Located, shown: str, *, default_name: str, sweep_checks: bool = True) -> Spec:
+def validate_located(located: Located, shown: str, *, default_name: str, sweep_checks: bool = True,
+                     family_options: bool = False) -> Spec:
     from nnlab.spec._checks import check_spec
 
     data = copy.deepcopy(located.data)
@@ -401,7 +402,7 @@ def validate_located(located: Located, shown: str, *, default_name: str, sweep_c
     except ValidationError as exc:
         raise to_spec_error(exc, Located(data=data, where=located.where), shown) from None
     spec._attach(shown, located)
-    check_spec(spec, sweep=sweep_checks)
+    check_spec(spec, sweep=sweep_checks, family_options=family_options)
     return spec
 
 
@@ -413,7 +414,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
     if profile:
         _apply_profile(located, profile, shown)
     _apply_overrides(located, overrides, shown)
-    return validate_located(located, shown, default_name=_default_name(path))
+    return validate_located(located, shown, default_name=_default_name(path), family_options=not profile)
 
 
 def _default_name(path: Path) -> str:

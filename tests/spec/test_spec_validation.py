@@ -209,3 +209,23 @@ def test_an_empty_list_is_a_param_only_where_the_sweep_sets_it(write_spec):
     none_arm = swept.with_values({"data.augment": []}).flat_params(applicable=True)
     shift_arm = swept.with_values({"data.augment": ["shift"]}).flat_params(applicable=True)
     assert none_arm["data.augment"] == [] and shift_arm["data.augment"] == ["shift"]  # a report can select either
+
+
+def test_a_family_option_no_run_reads_is_an_error(write_spec):
+    err = error_of(write_spec, BASE.replace("  width: 16", "  width: 16\n  heads: 8"))
+    assert err.key == "model.heads" and err.line == 9 and "family transformer only" in str(err)
+    err = error_of(write_spec, BASE, "model.kernel_size=5")
+    assert err.key == "model.kernel_size" and "family cnn only" in str(err)
+    err = error_of(write_spec, BASE + "sweep:\n  trials: 2\n  tune:\n    model.ffn_multiplier: {low: 1, high: 4}\n")
+    assert err.key == "model.ffn_multiplier"
+    # its default value changes nothing either way, and a logged (resolved) spec carries every key
+    assert load(write_spec, BASE.replace("  width: 16", "  width: 16\n  heads: 4")).model.heads == 4
+
+
+def test_a_family_option_is_fine_where_some_cell_builds_that_family(write_spec):
+    mixed = BASE.replace("digits_flat", "digits").replace("  width: 16", "  width: 16\n  cell: gru") + (
+        "sweep:\n  grid:\n    arch:\n      - {label: dense, model.family: mlp}\n      - {label: rnn, model.family: rnn}\n"
+        "profiles:\n  dense_only:\n    sweep.grid:\n      arch:\n        - {label: dense, model.family: mlp}\n")
+    assert load(write_spec, mixed).model.cell == "gru"
+    # a profile may narrow the grid to fewer families: the spec as written is what is checked
+    assert load(write_spec, mixed, profile="dense_only").model.cell == "gru"
