@@ -25,10 +25,6 @@ from nnlab.data._base import Augmentation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "nadam")
-SCHEDULES = ("none", "cosine", "warmup_cosine", "exponential", "step")
-SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid")
-PRUNERS = ("none", "median", "hyperband", "successive_halving", "percentile")
 REPORTS = ("compare", "overfitting", "depth", "learning_rate")
 
 
@@ -64,6 +60,30 @@ def _families() -> Any:
     from nnlab.models import FAMILIES
 
     return FAMILIES
+
+
+def _optimizers() -> Any:
+    from nnlab.train._optim import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _schedules() -> Any:
+    from nnlab.train._optim import SCHEDULES
+
+    return SCHEDULES
+
+
+def _samplers() -> Any:
+    from nnlab.sweep._samplers import SAMPLERS
+
+    return SAMPLERS
+
+
+def _pruners() -> Any:
+    from nnlab.sweep._pruners import PRUNERS
+
+    return PRUNERS
 
 
 def _activations() -> Any:
@@ -293,12 +313,12 @@ class TrainSpec(Section):
     @field_validator("optimizer")
     @classmethod
     def _optimizer_known(cls, v: str) -> str:
-        return _one_of(v, OPTIMIZERS, "optimizer")
+        return _registry_check(_optimizers, v)
 
     @field_validator("schedule")
     @classmethod
     def _schedule_known(cls, v: str) -> str:
-        return _one_of(v, SCHEDULES, "schedule")
+        return _registry_check(_schedules, v)
 
 
 class TuneRange(Section):
@@ -362,12 +382,12 @@ class SweepSpec(Section):
     @field_validator("sampler")
     @classmethod
     def _sampler_known(cls, v: str) -> str:
-        return _one_of(v, SAMPLERS, "sampler")
+        return _registry_check(_samplers, v)
 
     @field_validator("pruner")
     @classmethod
     def _pruner_known(cls, v: str) -> str:
-        return _one_of(v, PRUNERS, "pruner")
+        return _registry_check(_pruners, v)
 
     @model_validator(mode="after")
     def _trials_for_tune(self) -> SweepSpec:
@@ -605,8 +625,10 @@ class Spec(Section):
         dropped |= {key for name, key in strengths.items() if key and name not in self.data.augment}
         if not self.data.augment:
             dropped.add("data.augment_space")
-        users = {"train.momentum": ("momentum",), "train.weight_decay": ("adamw",)}
-        dropped |= {key for key, optimizers in users.items() if self.train.optimizer not in optimizers}
+        optimizers = _optimizers()
+        read = set(optimizers.meta(self.train.optimizer).get("options", ()))
+        dropped |= {f"train.{o}" for name in optimizers for o in optimizers.meta(name).get("options", ())
+                    if o not in read}
         if self.train.early_stopping is None:
             dropped.add("train.restore_best")
         # a swept key keeps an empty list: it is how a cell says "none" (data.augment: [] is the un-augmented arm)
