@@ -33,7 +33,7 @@ import sys
 import time
 from typing import IO, Any
 
-from nnlab.tracking._mlflow import process_alive
+from nnlab.tracking._process import process_alive
 
 MAX_FDS = 3
 TICK_S = 0.05

@@ -280,7 +280,7 @@ class Ledger:
                 f"{TAG}optuna_storage": self.storage.shown, f"{TAG}status": "running"}
 
     def _create_parent(self, tracker: Any) -> str:
-        from nnlab.tracking._mlflow import git_commit
+        from nnlab.tracking._process import git_commit
 
         plan = self.plan
         run_id: str = tracker.start_run(plan.spec.name, run_name=plan.sweep_id,
@@ -317,7 +317,7 @@ class Ledger:
         import os
         import socket
 
-        from nnlab.tracking._mlflow import proc_start_time
+        from nnlab.tracking._process import proc_start_time
 
         parent = str(self.index().user_attrs.get(PARENT_ATTR) or "")
         run = None

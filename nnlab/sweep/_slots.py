@@ -180,13 +180,13 @@ def give_back(study: Any, trial: Any, status: str = "interrupted") -> None:
 
 
 def _proc_start() -> str:
-    from nnlab.tracking._mlflow import proc_start_time
+    from nnlab.tracking._process import proc_start_time
 
     return proc_start_time(os.getpid())
 
 
 def _owner_dead(trial: Any, host: str, now: dt.datetime) -> bool:
-    from nnlab.tracking._mlflow import process_alive
+    from nnlab.tracking._process import process_alive
 
     owner = trial.system_attrs.get(OWNER)
     if isinstance(owner, dict) and owner.get("trial") == trial.number:

@@ -16,7 +16,6 @@ import getpass
 import os
 import re
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any
 
 from nnlab.errors import FatalError
 from nnlab.tracking import _tags
+from nnlab.tracking._process import git_commit, proc_start_time, process_alive
 from nnlab.tracking._store import Store
 
 TAG = "nnlab."
@@ -42,35 +42,6 @@ def _quiet_mlflow() -> None:
 
     for name in ("mlflow", "mlflow.store.db.utils", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def proc_start_time(pid: int) -> str:
-    """The kernel's start time of a process (guards against a reused pid); '' when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def process_alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not start or proc_start_time(pid) == start
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parents[2])
-        return out.stdout.strip() if out.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 class EpochWriter:

@@ -93,7 +93,7 @@ class RemoteTracker:
 
     def start_run(self, experiment: str, *, run_name: str, tags: dict[str, str],
                   parent_run_id: str | None = None) -> str:
-        from nnlab.tracking._mlflow import proc_start_time
+        from nnlab.tracking._process import proc_start_time
 
         mine = {f"{TAG}host": socket.gethostname(), f"{TAG}pid": str(os.getpid()),
                 f"{TAG}proc_start": proc_start_time(os.getpid())}

@@ -17,6 +17,7 @@ from typing import Any
 from nnlab.data import Dataset, load_dataset
 from nnlab.errors import SpecError, TrialFailed
 from nnlab.spec import Spec
+from nnlab.tracking import RunTracker
 from nnlab.tracking._tags import SOURCE_NAME
 
 TAG = "nnlab."
@@ -205,7 +206,7 @@ def _transfer_weights(source: Any, target: Any, freeze: bool) -> int:
     return moved
 
 
-def execute(prepared: Prepared, tracker: Any, *, phase: str = "run", tags: dict[str, str] | None = None,
+def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run", tags: dict[str, str] | None = None,
             parent_run_id: str | None = None, run_name: str | None = None,
             epoch_hook: Callable[[int, dict[str, float]], bool] | None = None,
             progress: bool = False, figures: bool = True, train_eval: bool = True) -> RunResult:
@@ -365,7 +366,7 @@ def _gaps(metrics: dict[str, float]) -> None:
             metrics[gap] = metrics[a] - metrics[b]
 
 
-def _finish(tracker: Any, run_id: str | None, result: RunResult, started: float, mlflow_status: str) -> None:
+def _finish(tracker: RunTracker | None, run_id: str | None, result: RunResult, started: float, mlflow_status: str) -> None:
     """End the run in the tracker: its final metrics, status tags and MLflow status.
 
     The final metrics are logged at step ``result.epochs``, one past the last epoch's step. For a metric
@@ -398,7 +399,7 @@ def _finite(v: float) -> bool:
     return isinstance(v, float) and math.isfinite(v)
 
 
-def _artifacts(tracker: Any, run_id: str, spec: Spec, model: Any, result: RunResult, figures: bool) -> None:
+def _artifacts(tracker: RunTracker, run_id: str, spec: Spec, model: Any, result: RunResult, figures: bool) -> None:
     tracker.log_text(run_id, spec.to_yaml(), "spec.yaml")
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
@@ -436,7 +437,7 @@ def _tf_version() -> str:
     return str(tf.__version__)
 
 
-def run_spec(spec: Spec, tracker: Any, **kwargs: Any) -> RunResult:
+def run_spec(spec: Spec, tracker: RunTracker | None, **kwargs: Any) -> RunResult:
     return execute(prepare(spec), tracker, **kwargs)
 
 
