@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import is_missing, py
+from analysis._labels import is_missing, py
 from analysis._runs import PARAM
 from analysis._stats import summarize
 
@@ -143,7 +143,7 @@ LOG_KEYS = ("train.learning_rate", "model.l1", "model.l2", "train.weight_decay",
 def wants_log(spec: Any, key: str, values: Any) -> bool:
     """Whether ``key`` reads best on a log axis: a tuned range says so itself; rates, penalties and
     sizes when their values span half a decade; anything else when it spans more than a decade."""
-    from analysis._base import spans_decades
+    from analysis._labels import spans_decades
 
     param = spec.sweep.tune.get(key) if spec is not None else None
     if param is not None and hasattr(param, "log"):
@@ -245,7 +245,7 @@ def stat_by(runs: pd.DataFrame, x_key: str, metric: str, series_keys: list[str])
     """Mean, std and 95% CI of ``metric`` for each value of ``x_key`` within each series (the
     combination of ``series_keys`` values): columns STAT_COLUMNS, and ``values`` (every run's value, for
     drawing each repeat beside the mean)."""
-    from analysis._base import series_label
+    from analysis._labels import series_label
 
     col = PARAM + x_key
     if runs.empty or col not in runs.columns or metric not in runs.columns:

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import is_missing, is_number, py, series_label, short_key, spans_decades, value_label
 from analysis._cells import BEST_TUNE, CONFIRM, LOST, impute, raw_evidence
+from analysis._labels import is_missing, is_number, py, series_label, short_key, spans_decades, value_label
 from analysis._runs import PARAM, grid_values, mask_where, same_value
 from analysis._stats import (
     ALPHA,

@@ -3,6 +3,7 @@ with confidence intervals as error bars, and a consistent look."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,12 +12,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import is_missing, is_number, py, pyplot, sort_values, spans_decades, value_label
+from analysis._labels import is_missing, is_number, py, sort_values, spans_decades, value_label
 from analysis._runs import same_value
 
 WIDE = (7.2, 4.4)
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22")
+
+
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_png(fig: Any, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes; closes it. A fixed-layout figure (``new_figure(fixed=True)``) is placed
+    first."""
+    plt = pyplot()
+    buf = io.BytesIO()
+    try:
+        if getattr(fig, "nnlab_fixed_layout", False):
+            place_fixed(fig)
+        # zlib level 3 instead of 6: a third less encoding time for files 5-10% larger
+        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
 
 
 @dataclass(frozen=True)

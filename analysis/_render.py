@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis._base import Figure, is_missing, py, short_key, value_label
+from analysis import Figure
+from analysis._labels import is_missing, py, short_key, value_label
 
 if TYPE_CHECKING:
     from analysis._report import Report

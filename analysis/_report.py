@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import Figure, load_generators, metric_label, series_label, to_png
+from analysis import Figure, load_generators
 from analysis._cells import (
     BEST_TUNE,
     CONFIRM,
@@ -30,6 +30,8 @@ from analysis._cells import (
     tune_keys,
 )
 from analysis._expect import CLAIM_COLUMNS, decide, evaluate_claims
+from analysis._labels import metric_label, series_label
+from analysis._plots import to_png
 from analysis._render import cells_view, figure_file, to_html, to_markdown
 from analysis._runs import PARAM, RunReader, StudyRuns, load_spec, select_runs, sweep_profile
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis._base import py
+from analysis._labels import py
 from nnlab.errors import FatalError, SpecError
 from nnlab.registry import did_you_mean
 

@@ -22,24 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import (
-    Figure,
-    HistoryFn,
-    empty_frame,
-    is_missing,
-    is_number,
-    key_label,
-    metric_label,
-    py,
-    pyplot,
-    register,
-    series_label,
-    short_key,
-    sort_values,
-    spans_decades,
-    to_png,
-    value_label,
-)
+from analysis import Figure, HistoryFn, register
 from analysis._cells import (
     best_per_cell,
     cell_table,
@@ -52,6 +35,19 @@ from analysis._cells import (
     stat_by,
     tune_keys,
 )
+from analysis._labels import (
+    empty_frame,
+    is_missing,
+    is_number,
+    key_label,
+    metric_label,
+    py,
+    series_label,
+    short_key,
+    sort_values,
+    spans_decades,
+    value_label,
+)
 from analysis._plots import (
     COLORS,
     apply_axis,
@@ -61,7 +57,9 @@ from analysis._plots import (
     log_y_if_spread,
     new_figure,
     plain_log_ticks,
+    pyplot,
     style,
+    to_png,
 )
 from analysis._runs import PARAM
 

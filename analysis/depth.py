@@ -18,21 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import (
-    Figure,
-    HistoryFn,
-    empty_frame,
-    is_missing,
-    key_label,
-    metric_label,
-    py,
+from analysis import Figure, HistoryFn, register
+from analysis._cells import evidence, grid_keys, objective_info, stat_by
+from analysis._labels import empty_frame, is_missing, key_label, metric_label, py, series_label
+from analysis._plots import (
+    apply_axis,
+    axis_for,
+    errorbar_series,
+    log_y_if_spread,
+    new_figure,
     pyplot,
-    register,
-    series_label,
+    style,
     to_png,
 )
-from analysis._cells import evidence, grid_keys, objective_info, stat_by
-from analysis._plots import apply_axis, axis_for, errorbar_series, log_y_if_spread, new_figure, style
 from analysis._runs import PARAM
 
 DEPTH = "model.depth"

@@ -19,20 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import (
-    Figure,
-    HistoryFn,
-    empty_frame,
-    is_missing,
-    metric_label,
-    py,
+from analysis import Figure, HistoryFn, register
+from analysis._cells import best_cell, cell_table, grid_keys, objective_info
+from analysis._labels import empty_frame, is_missing, metric_label, py, series_label
+from analysis._plots import (
+    COLORS,
+    epoch_axis,
+    log_y_if_spread,
+    new_figure,
+    plain_log_ticks,
     pyplot,
-    register,
-    series_label,
+    style,
     to_png,
 )
-from analysis._cells import best_cell, cell_table, grid_keys, objective_info
-from analysis._plots import COLORS, epoch_axis, log_y_if_spread, new_figure, plain_log_ticks, style
 from analysis._runs import PARAM
 
 LR = "train.learning_rate"

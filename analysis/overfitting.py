@@ -20,20 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._base import (
-    Figure,
-    HistoryFn,
-    empty_frame,
-    is_missing,
-    key_label,
-    metric_label,
-    py,
-    register,
-    series_label,
-    short_key,
-    to_png,
-    value_label,
-)
+from analysis import Figure, HistoryFn, register
 from analysis._cells import (
     STAT_COLUMNS,
     best_cell,
@@ -47,6 +34,16 @@ from analysis._cells import (
     stat_by,
     tune_keys,
 )
+from analysis._labels import (
+    empty_frame,
+    is_missing,
+    key_label,
+    metric_label,
+    py,
+    series_label,
+    short_key,
+    value_label,
+)
 from analysis._plots import (
     COLORS,
     apply_axis,
@@ -56,6 +53,7 @@ from analysis._plots import (
     new_figure,
     plain_log_ticks,
     style,
+    to_png,
 )
 from analysis._runs import PARAM, mask_where
 

@@ -16,7 +16,7 @@ import pytest
 from analysis_testkit import fake_sweep, runs_table, seeds, write_spec
 
 import analysis
-from analysis._base import Figure, load_generators
+from analysis import Figure, load_generators
 from analysis._runs import RunReader, StudyRuns, select_runs
 from nnlab.spec import Spec
 from nnlab.tracking import resolve_store

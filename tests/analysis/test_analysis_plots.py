@@ -7,8 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis._base import pyplot
-from analysis._plots import new_figure, place_fixed, plain_log_ticks, style
+from analysis._plots import new_figure, place_fixed, plain_log_ticks, pyplot, style
 
 
 def _extents(fig):

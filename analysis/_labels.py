@@ -1,89 +1,14 @@
-"""What every generator shares: the Figure it returns, the registry, and small plotting helpers.
-
-A generator computes plain DataFrames first (``compute``) and draws them after (``draw``); tests
-check the frames, the report shows the figures.
-"""
+"""How values, keys and metrics read in figures and tables, and the small value tests they rest on
+(numpy scalars, missing values, spans of decades). No pandas or matplotlib at import."""
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
-
-from nnlab.registry import Registry
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# history(run_ids, keys) -> long DataFrame with columns run_id, key, step, value
-HistoryFn = Callable[[Sequence[str], Sequence[str]], "pd.DataFrame"]
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One drawn figure: a stable name (file name), a title, a caption that states its message, PNG bytes."""
-
-    name: str
-    title: str
-    caption: str
-    png: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Generator:
-    name: str
-    title: str
-    compute: Callable[..., dict[str, pd.DataFrame]]
-    draw: Callable[[dict[str, pd.DataFrame]], list[Figure]]
-
-
-GENERATORS: Registry[Generator] = Registry("report")
-
-
-def register(name: str, title: str, compute: Callable[..., dict[str, pd.DataFrame]],
-             draw: Callable[[dict[str, pd.DataFrame]], list[Figure]]) -> Generator:
-    gen = Generator(name=name, title=title, compute=compute, draw=draw)
-    GENERATORS.register(name)(gen)
-    return gen
-
-
-def load_generators() -> Registry[Generator]:
-    """Import the generator modules (each registers itself) and return the registry."""
-    from analysis import compare, depth, learning_rate, overfitting  # noqa: F401
-
-    return GENERATORS
-
-
-# ------------------------------------------------------------------------------------------------
-# plotting helpers
-
-
-def pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def to_png(fig: Any, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes; closes it. A fixed-layout figure (``new_figure(fixed=True)``) is placed
-    first."""
-    plt = pyplot()
-    buf = io.BytesIO()
-    try:
-        if getattr(fig, "nnlab_fixed_layout", False):
-            from analysis._plots import place_fixed
-
-            place_fixed(fig)
-        # zlib level 3 instead of 6: a third less encoding time for files 5-10% larger
-        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
 
 
 def spans_decades(values: Iterable[Any], decades: float = 1.0) -> bool:
