@@ -17,6 +17,7 @@ down (``duplicate``) instead of running it twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 import warnings
@@ -32,6 +33,29 @@ RUN_ID = "nnlab_run_id"
 OWNER = "nnlab_owner"  # system attr {"trial", "host", "pid", "start"}
 CLAIM_GRACE_S = 120.0  # a RUNNING trial with no owner record this long after its start was abandoned
 
+
+# ------------------------------------------------------------------------------------------------
+# a study's storage and a trial's id in it
+
+
+def storage_of(study: Any) -> Any:
+    """The storage a study lives in. Optuna offers no public accessor: this is the one place the sweep
+    reads it (``tests/reliability/test_private_apis.py`` holds it to that); slots taken with
+    ``study.ask()`` and ended with ``study.tell()`` would need none."""
+    return study._storage
+
+
+@functools.lru_cache(maxsize=65536)
+def _trial_id(storage: Any, study_id: int, number: int) -> int:
+    return int(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+
+
+def trial_id(study: Any, trial: Any) -> int:
+    """A trial's id in its storage, through the storage's public lookups. The id of a study's trial number
+    never changes, so it is looked up once per process; the study's id is looked up each time (a study
+    deleted and made again under its name, ``--restart``, has a new one)."""
+    storage = storage_of(study)
+    return _trial_id(storage, int(storage.get_study_id_from_name(study.study_name)), trial.number)
 
 def _states() -> Any:
     from optuna.trial import TrialState
@@ -114,7 +138,7 @@ def claim(study: Any, trial: Any) -> bool:
 
     ts = _states()
     try:
-        won = bool(study._storage.set_trial_state_values(trial._trial_id, state=ts.RUNNING))
+        won = bool(storage_of(study).set_trial_state_values(trial_id(study, trial), state=ts.RUNNING))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     except Exception as exc:  # noqa: BLE001 - a lost race on SQLite surfaces as a database error
@@ -123,7 +147,7 @@ def claim(study: Any, trial: Any) -> bool:
         raise
     if won:
         owner = {"trial": trial.number, "host": socket.gethostname(), "pid": os.getpid(), "start": _proc_start()}
-        study._storage.set_trial_system_attr(trial._trial_id, OWNER, owner)
+        storage_of(study).set_trial_system_attr(trial_id(study, trial), OWNER, owner)
     return won
 
 
@@ -147,13 +171,13 @@ def finish(study: Any, trial: Any, state: Any, *, value: float | None = None, at
     """
     import optuna
 
-    storage = study._storage
+    storage = storage_of(study)
     ts = _states()
     try:
-        if storage.get_trial(trial._trial_id).state.is_finished():
+        if storage.get_trial(trial_id(study, trial)).state.is_finished():
             return
         for key, val in attrs.items():
-            storage.set_trial_user_attr(trial._trial_id, key, val)
+            storage.set_trial_user_attr(trial_id(study, trial), key, val)
         if state == ts.COMPLETE:
             study.tell(trial.number, value, state=ts.COMPLETE, skip_if_finished=True)
         else:
@@ -166,11 +190,11 @@ def give_back(study: Any, trial: Any, status: str = "interrupted") -> None:
     """An unfinished run (Ctrl-C, SIGTERM): fail the trial without an outcome and queue a copy."""
     import optuna
 
-    storage = study._storage
+    storage = storage_of(study)
     try:
-        storage.set_trial_user_attr(trial._trial_id, STATUS, status)
-        if storage.set_trial_state_values(trial._trial_id, state=_states().FAIL):
-            retry_callback()(study, storage.get_trial(trial._trial_id))
+        storage.set_trial_user_attr(trial_id(study, trial), STATUS, status)
+        if storage.set_trial_state_values(trial_id(study, trial), state=_states().FAIL):
+            retry_callback()(study, storage.get_trial(trial_id(study, trial)))
     except optuna.exceptions.UpdateFinishedTrialError:
         pass
 
@@ -205,7 +229,7 @@ def reconcile(study: Any, n_slots: int) -> list[int]:
     import optuna
 
     ts = _states()
-    storage = study._storage
+    storage = storage_of(study)
     failed: list[int] = []
     if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
         before = {t.number for t in study.get_trials(deepcopy=False, states=(ts.RUNNING,))}
@@ -219,9 +243,9 @@ def reconcile(study: Any, n_slots: int) -> list[int]:
         if not _owner_dead(trial, host, now):
             continue
         try:
-            if storage.set_trial_state_values(trial._trial_id, state=ts.FAIL):
+            if storage.set_trial_state_values(trial_id(study, trial), state=ts.FAIL):
                 failed.append(trial.number)
-                retry_callback()(study, storage.get_trial(trial._trial_id))
+                retry_callback()(study, storage.get_trial(trial_id(study, trial)))
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     for view in slot_views(study.get_trials(deepcopy=True), n_slots):

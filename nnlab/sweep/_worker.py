@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nnlab.errors import NnlabError, SpecError, StoreFailed, TrialFailed, no_space, no_space_message
+from nnlab.sweep._slots import storage_of, trial_id
 
 EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
@@ -256,17 +257,17 @@ class SlotRunner:
         study.sampler = build_sampler(plan.spec.sweep.sampler, plan.dims, plan.trials,
                                       cell_seed=plan.cell_seed(job.cell), trial_number=job.trial.number)
         study.pruner = build_pruner(plan.spec.sweep.pruner, plan.trials, plan.cell_specs[job.cell.id].train.epochs)
-        trial = optuna.trial.Trial(study, job.trial._trial_id)
+        trial = optuna.trial.Trial(study, trial_id(study, job.trial))
         self._optuna_trial = trial
         return {d.key: d.suggest(trial) for d in plan.dims}
 
     def _set_params(self, job: Claimed, tuned: dict[str, Any]) -> None:
-        storage = job.study._storage
-        have = storage.get_trial(job.trial._trial_id).params
+        storage, tid = storage_of(job.study), trial_id(job.study, job.trial)
+        have = storage.get_trial(tid).params
         for d in self.plan.dims:
             if d.key in tuned and d.key not in have:
                 dist = d.distribution()
-                storage.set_trial_param(job.trial._trial_id, d.key, dist.to_internal_repr(d.to_optuna(tuned[d.key])),
+                storage.set_trial_param(tid, d.key, dist.to_internal_repr(d.to_optuna(tuned[d.key])),
                                         dist)
 
     def _execute(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str]) -> Outcome:
@@ -281,7 +282,7 @@ class SlotRunner:
         hook = self._hook(job)
         try:
             self.stop.check()
-            with _Heartbeat(job.study._storage, job.trial._trial_id):
+            with _Heartbeat(storage_of(job.study), trial_id(job.study, job.trial)):
                 try:
                     prepared = prepare(spec)
                 except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial

@@ -21,11 +21,9 @@ PUBLIC_UNDERSCORE = {"_asdict", "_replace", "_make", "_fields", "_exit"}
 OWN = {("nnlab/spec/_load.py", "spec._attach"), ("analysis/_runs.py", "spec._attach"),
        ("nnlab/sweep/_forks.py", "proc._pid")}
 KNOWN = {
-    # slots claimed and finished through the storage by trial id: Optuna's study.ask()/tell() replace them
+    # a study's storage: Optuna has no public accessor; slots taken with study.ask() and ended with
+    # study.tell() would need none (trial ids already come from the storage's public lookups)
     ("nnlab/sweep/_slots.py", "study._storage"),
-    ("nnlab/sweep/_slots.py", "trial._trial_id"),
-    ("nnlab/sweep/_worker.py", "job.study._storage"),
-    ("nnlab/sweep/_worker.py", "job.trial._trial_id"),
     # TensorFlow's gradient registry, pruned after each fit (nnlab/train/_env.py: a leak with no public fix)
     ("nnlab/train/_env.py", "ops._gradient_registry"),
     ("nnlab/train/_env.py", "ops._gradient_registry._registry"),
