@@ -6,7 +6,9 @@ registries; checks that span sections live in ``_checks.py``.
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -50,64 +52,26 @@ def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
-def _datasets() -> Any:
-    from nnlab.data import DATASETS
+def _imported(module: str, name: str) -> Callable[[], Any]:
+    """A getter for ``name`` in ``module``, imported on the first call: the registries live beside their
+    builders, which import this module, so they cannot be imported here when it loads."""
 
-    return DATASETS
+    def get() -> Any:
+        return getattr(importlib.import_module(module), name)
 
-
-def _families() -> Any:
-    from nnlab.models import FAMILIES
-
-    return FAMILIES
+    return get
 
 
-def _optimizers() -> Any:
-    from nnlab.train._optim import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-def _schedules() -> Any:
-    from nnlab.train._optim import SCHEDULES
-
-    return SCHEDULES
-
-
-def _samplers() -> Any:
-    from nnlab.sweep._samplers import SAMPLERS
-
-    return SAMPLERS
-
-
-def _pruners() -> Any:
-    from nnlab.sweep._pruners import PRUNERS
-
-    return PRUNERS
-
-
-def _activations() -> Any:
-    from nnlab.models import ACTIVATIONS
-
-    return ACTIVATIONS
-
-
-def _initializers() -> Any:
-    from nnlab.models import INITIALIZERS
-
-    return INITIALIZERS
-
-
-def _augmentations() -> Any:
-    from nnlab.models import AUGMENTATIONS
-
-    return AUGMENTATIONS
-
-
-def _downsample_rules() -> tuple[str, ...]:
-    from nnlab.models import DOWNSAMPLE_RULES
-
-    return DOWNSAMPLE_RULES
+_datasets = _imported("nnlab.data", "DATASETS")
+_families = _imported("nnlab.models", "FAMILIES")
+_activations = _imported("nnlab.models", "ACTIVATIONS")
+_initializers = _imported("nnlab.models", "INITIALIZERS")
+_augmentations = _imported("nnlab.models", "AUGMENTATIONS")
+_downsample_rules = _imported("nnlab.models", "DOWNSAMPLE_RULES")
+_optimizers = _imported("nnlab.train._optim", "OPTIMIZERS")
+_schedules = _imported("nnlab.train._optim", "SCHEDULES")
+_samplers = _imported("nnlab.sweep._samplers", "SAMPLERS")
+_pruners = _imported("nnlab.sweep._pruners", "PRUNERS")
 
 
 def _data_choices() -> dict[str, tuple[str, ...]]:
