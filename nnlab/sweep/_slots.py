@@ -137,8 +137,10 @@ def claim(study: Any, trial: Any) -> bool:
     import optuna
 
     ts = _states()
+    storage = storage_of(study)
     try:
-        won = bool(storage_of(study).set_trial_state_values(trial_id(study, trial), state=ts.RUNNING))
+        tid = trial_id(study, trial)
+        won = bool(storage.set_trial_state_values(tid, state=ts.RUNNING))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     except Exception as exc:  # noqa: BLE001 - a lost race on SQLite surfaces as a database error
@@ -147,7 +149,7 @@ def claim(study: Any, trial: Any) -> bool:
         raise
     if won:
         owner = {"trial": trial.number, "host": socket.gethostname(), "pid": os.getpid(), "start": _proc_start()}
-        storage_of(study).set_trial_system_attr(trial_id(study, trial), OWNER, owner)
+        storage.set_trial_system_attr(tid, OWNER, owner)
     return won
 
 
@@ -171,13 +173,13 @@ def finish(study: Any, trial: Any, state: Any, *, value: float | None = None, at
     """
     import optuna
 
-    storage = storage_of(study)
+    storage, tid = storage_of(study), trial_id(study, trial)
     ts = _states()
     try:
-        if storage.get_trial(trial_id(study, trial)).state.is_finished():
+        if storage.get_trial(tid).state.is_finished():
             return
         for key, val in attrs.items():
-            storage.set_trial_user_attr(trial_id(study, trial), key, val)
+            storage.set_trial_user_attr(tid, key, val)
         if state == ts.COMPLETE:
             study.tell(trial.number, value, state=ts.COMPLETE, skip_if_finished=True)
         else:
@@ -190,11 +192,11 @@ def give_back(study: Any, trial: Any, status: str = "interrupted") -> None:
     """An unfinished run (Ctrl-C, SIGTERM): fail the trial without an outcome and queue a copy."""
     import optuna
 
-    storage = storage_of(study)
+    storage, tid = storage_of(study), trial_id(study, trial)
     try:
-        storage.set_trial_user_attr(trial_id(study, trial), STATUS, status)
-        if storage.set_trial_state_values(trial_id(study, trial), state=_states().FAIL):
-            retry_callback()(study, storage.get_trial(trial_id(study, trial)))
+        storage.set_trial_user_attr(tid, STATUS, status)
+        if storage.set_trial_state_values(tid, state=_states().FAIL):
+            retry_callback()(study, storage.get_trial(tid))
     except optuna.exceptions.UpdateFinishedTrialError:
         pass
 
@@ -243,9 +245,10 @@ def reconcile(study: Any, n_slots: int) -> list[int]:
         if not _owner_dead(trial, host, now):
             continue
         try:
-            if storage.set_trial_state_values(trial_id(study, trial), state=ts.FAIL):
+            tid = trial_id(study, trial)
+            if storage.set_trial_state_values(tid, state=ts.FAIL):
                 failed.append(trial.number)
-                retry_callback()(study, storage.get_trial(trial_id(study, trial)))
+                retry_callback()(study, storage.get_trial(tid))
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     for view in slot_views(study.get_trials(deepcopy=True), n_slots):
