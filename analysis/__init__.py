@@ -24,8 +24,8 @@ from nnlab.spec._schema import REPORTS as GENERATOR_NAMES
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["GENERATOR_NAMES", "GENERATORS", "Figure", "Generator", "HistoryFn", "build_report", "generators",
-           "load_generators", "register"]
+__all__ = ["GENERATOR_NAMES", "GENERATORS", "Figure", "Generator", "HistoryFn", "build_report", "load_generators",
+           "register"]
 
 # history(run_ids, keys) -> long DataFrame with columns run_id, key, step, value
 HistoryFn = Callable[[Sequence[str], Sequence[str]], "pd.DataFrame"]
@@ -64,12 +64,6 @@ def load_generators() -> Registry[Generator]:
     from analysis import compare, depth, learning_rate, overfitting  # noqa: F401
 
     return GENERATORS
-
-
-
-def generators() -> Registry[Generator]:
-    """The registry of generators (name -> module), each generator module imported."""
-    return load_generators()
 
 
 def build_report(*args: Any, **kwargs: Any) -> Any:

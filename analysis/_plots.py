@@ -44,7 +44,6 @@ def to_png(fig: Any, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-
 @dataclass(frozen=True)
 class Axis:
     """Where spec values sit on an axis: 'log' and 'linear' use the values, 'category' uses positions."""

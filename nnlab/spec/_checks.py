@@ -72,7 +72,8 @@ def _check_model(spec: Spec) -> None:
 
 def _check_family_options(spec: Spec) -> None:
     """A family's own key (``model.heads``, ``model.cell``, ...) set to something other than its default (or
-    the legacy value that keeps an old sweep's hash, see ``LEGACY_VALUES``), or swept or tuned, where no run of the spec builds a family that reads it: an error, not a silent no-op.
+    the legacy value that keeps an old sweep's hash, see ``LEGACY_VALUES``), or swept or tuned, where no
+    run of the spec builds a family that reads it: an error, not a silent no-op.
     Checked on the whole study (its grid may mix families), not on one cell's spec, and on the spec as
     written with its overrides, not under a profile: a profile may narrow the grid to fewer families
     (``nnlab validate`` checks the spec itself too), and a resolved spec logged with a run carries every
