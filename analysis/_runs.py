@@ -3,7 +3,8 @@
 The main table comes from ``search_runs`` (params, final metrics and tags of thousands of runs in
 a few paged queries, never one call per run): one row per run with ``run_id, status, phase, cell,
 sweep_id, slot, trial, seed_index, parent_run_id, start_time, end_time``, every param as
-``param:<key>`` parsed back to a typed value, every metric's final value as ``<metric>``.
+``param:<key>`` read back as the type the spec declares for it (``nnlab.spec.param_value``), every
+metric's final value as ``<metric>``.
 
 Per-epoch histories are read only for the few runs a figure draws, in bulk on a database store,
 and cached on disk under ``<store>/cache/analysis/`` keyed by run id and end time (a finished run
@@ -12,8 +13,6 @@ never changes).
 
 from __future__ import annotations
 
-import ast
-import functools
 import json
 import math
 import re
@@ -29,6 +28,7 @@ import pandas as pd
 from analysis._labels import py
 from nnlab.errors import FatalError, SpecError
 from nnlab.registry import did_you_mean
+from nnlab.spec import param_value
 
 SEARCH_MAX = 1_000_000  # runs one search reads (MLflow pages through them)
 PARAM = "param:"
@@ -38,37 +38,6 @@ HISTORY_COLUMNS = ("run_id", "key", "step", "value")
 _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running",
                   "SCHEDULED": "running"}
 _INT = re.compile(r"^[+-]?\d+$")
-
-
-@functools.lru_cache(maxsize=65536)  # thousands of runs share a few values per param; results are immutable
-def parse_param(text: str | None) -> Any:
-    """A param string back to the value it was logged from: ``"8"`` -> 8, ``"null"`` -> None,
-    ``"True"`` -> True, ``"['flip']"`` -> ('flip',); anything else stays text."""
-    if text is None:
-        return None
-    s = text.strip()
-    if s in ("null", "None", ""):
-        return None
-    if s in ("True", "true"):
-        return True
-    if s in ("False", "false"):
-        return False
-    if _INT.match(s):
-        return int(s)
-    try:
-        value = float(s)
-    except ValueError:
-        pass
-    else:
-        return value
-    if s[:1] in "[(":
-        try:
-            parsed = ast.literal_eval(s)
-        except (ValueError, SyntaxError):
-            return s
-        if isinstance(parsed, (list, tuple)):
-            return tuple(parsed)
-    return s
 
 
 def normalize(value: Any) -> Any:
@@ -144,8 +113,9 @@ def _table(base: Iterable[Sequence[Any]], tags: Iterable[Sequence[Any]], metrics
     }
     for key, values in fill(metrics, math.nan, float).items():
         columns[key if key not in columns else f"metric:{key}"] = values
-    for key, values in fill(params, math.nan, parse_param).items():
-        columns[PARAM + key] = values
+    for key, texts in fill(params, None).items():  # each column read by its spec type, once per distinct text
+        typed = {text: param_value(key, text) for text in set(texts) if text is not None}
+        columns[PARAM + key] = [math.nan if text is None else typed[text] for text in texts]
     return _typed(pd.DataFrame(columns))
 
 

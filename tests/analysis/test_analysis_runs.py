@@ -11,19 +11,40 @@ import pytest
 from analysis_testkit import fake_sweep, write_spec
 from conftest import LAB, make_study
 
-from analysis._runs import RunReader, load_spec, parse_param, select_runs
+from analysis._labels import is_missing, py
+from analysis._runs import PARAM, RunReader, _table, load_spec, mask_where, same_value, select_runs
 from nnlab.errors import SpecError
 from nnlab.spec import Spec
 from nnlab.tracking import resolve_store
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("8", 8), ("-3", -3), ("0.001", 0.001), ("1e-05", 1e-5), ("True", True), ("false", False), ("null", None),
-    ("None", None), ("relu", "relu"), ("['flip', 'crop']", ("flip", "crop")), ("[]", ()), ("[oops", "[oops"),
-])
-def test_params_read_back_typed(text: str, value: Any) -> None:
-    got = parse_param(text)
-    assert got == value and type(got) is type(value)
+def test_param_columns_are_typed_through_the_spec() -> None:
+    """The main table reads each param as the type its spec key declares; unknown keys stay text."""
+    specs = [Spec.from_dict({"name": "t", "data": {"dataset": "csv", "path": "d.csv", "target": target},
+                             "model": {"depth": depth, "residual": residual},
+                             "train": {"learning_rate": lr, "early_stopping": stop}})
+             for target, depth, residual, lr, stop in (("8", 2, True, 1e-3, None), ("label", 8, False, 0.1, 5))]
+    images = Spec.from_dict({"name": "t", "data": {"dataset": "digits", "augment": ["flip", "zoom"]}})
+    logged = {f"r{i}": {k: "null" if v is None else str(v) for k, v in s.flat_params().items()}
+              for i, s in enumerate([*specs, images])}
+    logged["r0"]["lab.note"] = "12"  # a param the spec does not know
+    base = [(rid, rid, "FINISHED", 100 - i, 200) for i, rid in enumerate(logged)]
+    params = [(rid, key, text) for rid, row in logged.items() for key, text in row.items()]
+    runs = _table(base, [], [], params, "t").set_index("run_id")
+    for rid, spec in zip(logged, [*specs, images], strict=True):
+        for key, value in spec.flat_params().items():
+            got = runs.loc[rid, PARAM + key]
+            # as reports compare them: None as missing, numbers with their column's dtype, True is not 1
+            assert is_missing(got) if value is None else same_value(got, value), (rid, key, got, value)
+    for key, kind in (("model.depth", int), ("model.residual", bool), ("train.learning_rate", float),
+                      ("data.target", str), ("data.augment", tuple)):
+        present = [py(v) for v in runs[PARAM + key] if not is_missing(v)]
+        assert len(present) >= 2 and all(type(v) is kind for v in present), (key, present)
+    assert runs.loc["r0", PARAM + "data.target"] == "8"  # a string that looks like a number stays one
+    assert runs.loc["r0", PARAM + "lab.note"] == "12" and pd.isna(runs.loc["r1", PARAM + "lab.note"])
+    assert runs[PARAM + "data.augment"].nunique() == 2  # tuples: hashable, as reports group them
+    assert mask_where(runs, {"data.augment": ["flip", "zoom"]}).tolist() == [False, False, True]
+    assert mask_where(runs, {"model.depth": 8, "train.early_stopping": 5}).tolist() == [False, True, False]
 
 
 def test_bulk_read_equals_mlflow_search(lab: Path, tracker: Any) -> None:
