@@ -5,7 +5,7 @@ load their modules on first use. The CLI commands live in ``nnlab.sweep.commands
 
 Layout: ``_cells`` (grid -> cells), ``_space`` (tune -> Optuna distributions), ``_samplers`` and
 ``_pruners`` (registries), ``_plan`` (counts, study names, structural hash, time estimate),
-``_storage`` (the Optuna storage), ``_slots`` (exactly-once bookkeeping on trials), ``_ledger``
+``_storage`` (the Optuna storage), ``_slots`` (exactly-once bookkeeping on trials, ask and tell), ``_ledger``
 (studies, parent run, progress), ``_worker`` (runs slots), ``_coordinator`` (starts and watches
 workers), ``_progress`` (display).
 """

@@ -2,10 +2,8 @@
 
 The coordinator never trains and never imports TensorFlow. It validates the spec and every cell,
 starts the worker processes at once and has the first one run the preflight — the first cell's
-data and model — before any store is written. On the CPU the workers are forked from a fork server
-that imports TensorFlow, Keras, MLflow and Optuna once (``nnlab.sweep._forks``; it never starts
-TensorFlow's runtime, which is not fork-safe); with GPUs, or ``NNLAB_WORKER_START=spawn``, each is a
-fresh ``python -m nnlab.sweep._worker``. Either way they import while the coordinator goes on. Then it
+data and model — before any store is written. The workers come from ``multiprocessing`` (see
+``WorkerPool``) and import while the coordinator goes on. Then it
 connects to both stores, creates or resumes the sweep's studies and parent run, and hands the
 workers their job. It polls the Optuna storage for progress, re-queues the slots of workers that
 died, replaces workers that finished their ``--recycle`` quota, forwards Ctrl-C, and closes the
@@ -14,26 +12,22 @@ parent run when every slot is done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
 from nnlab.errors import FatalError, SpecError, StoreFailed
 
-if TYPE_CHECKING:
-    from nnlab.sweep._forks import ForkedProc, ForkServer
-
 POLL_S = 1.0
 RECONCILE_EVERY_S = 10.0
-PARENT_BEAT_S = 60.0
 STOP_GRACE_S = 30.0
 MAX_CRASHES = 3  # worker deaths in a row without a finished run before the sweep gives up
 AUTO_CPU_WORKERS = 4
@@ -87,21 +81,22 @@ def threads_per_worker(workers: int) -> int:
 @dataclass
 class _Proc:
     index: int
-    popen: subprocess.Popen[bytes] | ForkedProc
-    early: IO[bytes]  # what it printed before it had a job (an unlinked temporary file: nothing to clean up)
+    process: Any  # a multiprocessing Process
+    conn: Any  # the coordinator's end of its pipe
+    early: str  # what it printed before it had a job: a temporary file, removed when it is reaped
     log_path: Path | None = None  # the worker's log, once it has a job
     released: bool = False
     discarded: bool = False  # stopped before it got a job: not a worker death
-    reply_fd: int | None = None  # worker 0 answers the preflight here
+    text: str | None = None  # its early output, read when it was reaped
 
     def output(self) -> str:
-        if self.log_path is not None:
-            try:
-                return self.log_path.read_text(errors="replace")
-            except OSError:
-                return ""
-        self.early.seek(0)
-        return self.early.read().decode(errors="replace")
+        path = self.log_path or Path(self.early)
+        if self.text is not None and self.log_path is None:
+            return self.text
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def tail(self, lines: int = 6) -> str:
         return " | ".join(_useful(self.output())[-lines:])
@@ -114,12 +109,16 @@ class _Proc:
 
 
 class WorkerPool:
-    """Worker processes, each in its own session so a terminal's Ctrl-C reaches only the coordinator
-    (which forwards it once).
+    """Worker processes from ``multiprocessing``: forked on the CPU from its forkserver, which imports
+    TensorFlow, Keras, MLflow and Optuna once (``nnlab.sweep._preload``; it never starts TensorFlow's
+    runtime, which is not fork-safe); spawned with GPUs (each pinned before CUDA starts) or with
+    ``NNLAB_WORKER_START=spawn``. Not ``ProcessPoolExecutor``: one worker killed would break the whole
+    pool and end the others' runs.
 
-    A worker is spawned first and handed its job on stdin later: ``prestart`` lets workers import
-    TensorFlow while the coordinator still runs its preflight, and writes nothing anywhere until
-    ``release``; a worker whose stdin closes without a job exits quietly.
+    Workers are started first and handed their job later: ``prestart`` lets them import while the
+    coordinator still checks and opens the stores, and they write nothing anywhere until ``release``;
+    each runs in its own session, so a terminal's Ctrl-C reaches only the coordinator (which forwards
+    it once).
     """
 
     def __init__(self, *, size: int, gpus: list[str], log_dir: Path, log_name: str, env: dict[str, str]) -> None:
@@ -130,8 +129,8 @@ class WorkerPool:
         self.log_dir = log_dir
         self.env = env
         self.procs: dict[int, _Proc] = {}
-        self.forks: ForkServer | None = None
         self.status_dir: Path | None = None  # set for a live display: where workers say what they train
+        self._starting: threading.Thread | None = None
 
     def worker_env(self, index: int) -> dict[str, str]:
         """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n; with a
@@ -148,122 +147,90 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
         return env
 
-    def _spawn(self, index: int, *, reply: bool = False) -> _Proc:
+    def start_method(self) -> str:
+        return "spawn" if self.gpus or os.environ.get("NNLAB_WORKER_START") == "spawn" else "forkserver"
+
+    def _spawn(self, index: int) -> _Proc:
+        import multiprocessing
         import tempfile
 
-        env = self.worker_env(index)
-        pipe = os.pipe() if reply else None
-        if pipe is not None:
-            env["NNLAB_REPLY_FD"] = str(pipe[1])
-        fd, scratch = tempfile.mkstemp(prefix=f"nnlab-worker{index}-", suffix=".log")
-        early = open(scratch, "rb")  # noqa: SIM115 - closed when the worker is reaped
-        os.unlink(scratch)  # readable through the open descriptors only: never left behind
-        popen: subprocess.Popen[bytes] | ForkedProc
-        try:
-            if self.forks is not None and self.forks.alive:
-                stdin = os.pipe()
-                try:
-                    popen = self.forks.fork(env, stdin[0], fd, pipe[1] if pipe is not None else None)
-                except BaseException:
-                    os.close(stdin[1])
-                    raise
-                finally:
-                    os.close(stdin[0])
-                popen.stdin = os.fdopen(stdin[1], "wb")
-            else:
-                popen = subprocess.Popen([sys.executable, "-m", "nnlab.sweep._worker"], env=env,
-                                         stdin=subprocess.PIPE, stdout=fd, stderr=subprocess.STDOUT,
-                                         start_new_session=True, pass_fds=(pipe[1],) if pipe is not None else ())
-        finally:
-            os.close(fd)
-            if pipe is not None:
-                os.close(pipe[1])
-        proc = _Proc(index, popen, early, reply_fd=pipe[0] if pipe else None)
+        from nnlab.sweep._worker import serve
+
+        method = self.start_method()
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(["nnlab.sweep._preload"])
+        fd, early = tempfile.mkstemp(prefix=f"nnlab-worker{index}-", suffix=".log")
+        os.close(fd)
+        ours, theirs = ctx.Pipe()
+        process = ctx.Process(target=serve, args=(theirs, self.worker_env(index), early),  # type: ignore[attr-defined]
+                              name=f"nnlab-worker{index}")
+        process.start()
+        theirs.close()
+        proc = _Proc(index, process, ours, early)
         self.procs[index] = proc
         return proc
 
     def prestart(self) -> None:
-        """Start the fork server (CPU sweeps, unless ``NNLAB_WORKER_START=spawn``) and every worker."""
-        if not self.gpus and os.environ.get("NNLAB_WORKER_START", "fork") != "spawn" and self.forks is None:
-            import tempfile
+        """Start every worker, from a thread: the first start waits for the forkserver's imports."""
+        def start_all() -> None:
+            for index in range(self.size):
+                self._spawn(index)
 
-            from nnlab.sweep._forks import ForkServer
+        self._starting = threading.Thread(target=start_all, name="nnlab-start-workers", daemon=True)
+        self._starting.start()
 
-            with tempfile.TemporaryFile() as output:  # its own errors, if any, go nowhere that lasts
-                self.forks = ForkServer(self.worker_env(0), output.fileno())
-        for index in range(self.size):
-            self._spawn(index, reply=index == 0)
-
-    def shutdown(self) -> None:
-        """Stop the fork server (the workers are gone or on their own by now)."""
-        if self.forks is not None:
-            self.forks.close()
-            self.forks = None
+    def _started(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
 
     def preflight(self, request: dict[str, Any]) -> None:
-        """Worker 0 (TensorFlow already imported there) loads the first cell's data and builds its model,
-        writing nothing; its SpecError becomes ours. The coordinator itself never imports TensorFlow."""
-        import json
-        import select
-
+        """Worker 0 loads the first cell's data and builds its model, writing nothing; its SpecError
+        becomes ours. The coordinator itself never imports TensorFlow."""
+        self._started()
         proc = self.procs[0]
-        assert proc.popen.stdin is not None and proc.reply_fd is not None
         try:
-            proc.popen.stdin.write((json.dumps({"preflight": request}) + "\n").encode())
-            proc.popen.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # it died: reported below
-        data = b""
-        while not data.endswith(b"\n"):
-            ready, _, _ = select.select([proc.reply_fd], [], [], 0.5)
-            if ready:
-                chunk = os.read(proc.reply_fd, 65536)
-                if chunk:
-                    data += chunk
-                    continue
-            if proc.popen.poll() is not None:
-                raise FatalError(f"the first worker died before its preflight (exit {proc.popen.returncode}): "
-                                 f"{proc.tail(3)}")
-        os.close(proc.reply_fd)
-        proc.reply_fd = None
-        answer = json.loads(data)
+            proc.conn.send({"preflight": request})
+            while not proc.conn.poll(0.5):
+                if proc.process.exitcode is not None:
+                    raise EOFError
+            answer = proc.conn.recv()
+        except (EOFError, OSError):
+            proc.process.join(5)
+            raise FatalError(f"the first worker died before its preflight (exit {proc.process.exitcode}): "
+                             f"{proc.tail(3)}") from None
         if answer.get("error") == "spec":
             raise SpecError(answer["message"])
         if answer.get("error"):
             raise FatalError(answer["message"])
 
     def release(self, index: int) -> None:
-        """Hand worker ``index`` its job (spawning it first if it is not waiting)."""
+        """Hand worker ``index`` its job (starting it first if it is not waiting)."""
         from dataclasses import replace
 
+        self._started()
         proc = self.procs.get(index) or self._spawn(index)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{self.log_name}.worker{index}.log"
-        job = replace(self.job, worker=index, log=str(log_path))
         try:
-            assert proc.popen.stdin is not None
-            proc.popen.stdin.write((job.to_json() + "\n").encode())
-            proc.popen.stdin.close()
-        except (BrokenPipeError, OSError):
+            proc.conn.send(replace(self.job, worker=index, log=str(log_path)))
+        except OSError:
             pass  # it died meanwhile: reaped and reported like any other worker
+        proc.conn.close()
         proc.released = True
         proc.log_path = log_path
 
-    def start(self, index: int) -> None:
-        self.release(index)
+    start = release
 
     def discard_waiting(self, keep: int = 0) -> None:
-        """Stop the unreleased workers beyond the first ``keep``: they hold nothing, so SIGKILL is clean."""
-        waiting = [p for p in self.procs.values() if not p.released]
-        for proc in waiting[keep:]:
+        """Tell the workers without a job beyond the first ``keep`` that they are not needed."""
+        self._started()
+        for proc in [p for p in self.procs.values() if not p.released][keep:]:
             proc.released = proc.discarded = True
-            if proc.reply_fd is not None:
-                os.close(proc.reply_fd)
-                proc.reply_fd = None
-            try:
-                proc.popen.kill()
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(OSError):
+                proc.conn.send(None)
+            proc.conn.close()
 
     def waiting(self) -> list[int]:
         return [p.index for p in self.procs.values() if not p.released]
@@ -281,7 +248,7 @@ class WorkerPool:
         out = {}
         for index, proc in self.procs.items():
             status = read_status(self.status_path(index)) if proc.released and not proc.discarded else None
-            if status is not None and status.get("pid") == proc.popen.pid:
+            if status is not None and status.get("pid") == proc.process.pid:
                 out[index] = status
         return out
 
@@ -289,12 +256,14 @@ class WorkerPool:
         """The workers that exited since the last call, with their exit codes."""
         out = []
         for index, proc in list(self.procs.items()):
-            rc = proc.popen.poll()
+            rc = proc.process.exitcode
             if rc is None:
                 continue
             del self.procs[index]
-            if rc == 0 or proc.discarded:
-                proc.early.close()  # else kept for the error message, closed with the object
+            proc.process.join()
+            proc.text = proc.output()
+            with contextlib.suppress(OSError):
+                os.unlink(proc.early)
             if not proc.discarded:
                 out.append((proc, rc))
         return out
@@ -303,11 +272,15 @@ class WorkerPool:
         """Reap the discarded workers."""
         for proc in list(self.procs.values()):
             if proc.discarded:
-                try:
-                    proc.popen.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+                proc.process.join(5)
         self.reap()
+
+    def shutdown(self) -> None:
+        """Remove what workers left behind (their early output files)."""
+        self._started()
+        for proc in self.procs.values():
+            with contextlib.suppress(OSError):
+                os.unlink(proc.early)
 
     @property
     def alive(self) -> int:
@@ -319,10 +292,8 @@ class WorkerPool:
     def signal_all(self, sig: int) -> None:
         self.discard_waiting()
         for proc in self.procs.values():
-            try:
-                proc.popen.send_signal(sig)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(proc.process.pid, sig)
 
     def wait_all(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -375,7 +346,7 @@ def _tracker(store: Any, attempts: int = 3) -> Any:
 
 
 def run_sweep(opts: SweepOptions) -> int:
-    with ExitStack() as cleanup:  # the fork server stops however the sweep ends
+    with ExitStack() as cleanup:  # workers' temporary files go however the sweep ends
         return _run_sweep(opts, cleanup)
 
 
@@ -434,13 +405,12 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
         if target.shared and store.embedded:
             console.print(f"note: the Optuna storage {target.shown} is shared, but runs go to the local MLflow "
                           f"store {store.root}; give --tracking-uri so every machine logs to one place", markup=False)
-        tracker.reap_stale_runs()
         ledger = Ledger(plan, storage)
         parent = ledger.open(tracker, restart=opts.restart)
         if spec.description.strip():  # where MLflow shows descriptions: the experiment and the sweep's run
             tracker.describe_experiment(spec.name, spec.description)
             tracker.set_note(parent, spec.description.strip(), replace=False)  # a report's claims stay
-        ledger.reconcile()
+        ledger.reconcile(tracker, parent)
         snapshot = ledger.snapshot()
         _check_failed(plan, snapshot, tracker, parent)
     except BaseException:
@@ -565,8 +535,7 @@ def _check_failed(plan: Any, snapshot: Any, tracker: Any, parent: str) -> None:
 def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any, snapshot: Any,
            stop: _StopFlag) -> Any:
     crashes, done_at_crash = 0, -1  # worker deaths since the last finished run
-    last_reconcile = last_beat = time.monotonic()
-    experiment = tracker.experiment_id(plan.spec.name)
+    last_reconcile = time.monotonic()
     while True:
         time.sleep(POLL_S)
         if stop.requested:
@@ -581,13 +550,8 @@ def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any,
             if rc != 0 and not proc.released:
                 raise FatalError(f"worker {proc.index} died while starting (exit {rc}): {proc.tail(3)}")
         if died or time.monotonic() - last_reconcile > RECONCILE_EVERY_S:
-            if died:
-                tracker.reap_stale_runs([experiment])
-            ledger.reconcile()
+            ledger.reconcile(tracker, pool.job.parent_run_id)  # the workers that died: their slots go back
             last_reconcile = time.monotonic()
-        if time.monotonic() - last_beat > PARENT_BEAT_S:  # the parent run is alive while this sweep runs
-            tracker.set_tags(pool.job.parent_run_id, {"nnlab.heartbeat": str(int(time.time()))})
-            last_beat = time.monotonic()
         snapshot = ledger.snapshot()
         display.update(snapshot, pool.statuses())
         _check_failed(plan, snapshot, tracker, pool.job.parent_run_id)
@@ -616,8 +580,7 @@ def _stop_workers(pool: WorkerPool, tracker: Any, ledger: Any) -> None:
         if not pool.wait_all(STOP_GRACE_S):
             pool.kill_all()
         try:
-            tracker.reap_stale_runs([tracker.experiment_id(ledger.plan.spec.name)])
-            ledger.reconcile()
+            ledger.reconcile(tracker, pool.job.parent_run_id)
         except Exception:  # noqa: BLE001 - best effort: the next sweep start repairs the same way
             pass
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from nnlab.errors import FatalError, SpecError
 from nnlab.sweep._cells import Cell
 from nnlab.sweep._plan import Plan, describe_changes
-from nnlab.sweep._slots import ERROR, SlotView, enqueue_slots, is_outcome, reconcile, slot_views
+from nnlab.sweep._slots import ERROR, SLOT, SlotView, enqueue_slots, is_outcome, reconcile, slot_views
 from nnlab.sweep._storage import SweepStorage
 
 INDEX_ATTR = "nnlab"  # on the index study: sweep id, hash, structure, cells
@@ -164,15 +164,21 @@ class Ledger:
             direction=self.plan.direction)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot([self.cell_progress(cell) for cell in self.plan.cells])
+        return self.storage.retry(lambda: Snapshot([self.cell_progress(cell) for cell in self.plan.cells]))
 
-    def reconcile(self) -> list[str]:
-        """Fail and re-queue the trials of dead workers; returns 'study#number' of each."""
+    def reconcile(self, tracker: Any = None, parent: str = "") -> list[str]:
+        """Fail the trials of dead workers and queue their slots again; with a tracker, end their runs
+        KILLED in MLflow too. Returns the slot key (``cell/phase/slot``) of each trial failed."""
+        heartbeat = self.storage.target.heartbeat
         out: list[str] = []
         for cell in self.plan.cells:
-            for study, n in ((self.tune(cell), self.plan.trials), (self.confirm(cell), self.plan.seeds)):
+            for phase, study, n in (("tune", self.tune(cell), self.plan.trials),
+                                    ("confirm", self.confirm(cell), self.plan.seeds)):
                 if study is not None:
-                    out.extend(f"{study.study_name}#{number}" for number in reconcile(study, n))
+                    lost = self.storage.retry(reconcile, study, n, heartbeat=heartbeat)
+                    out.extend(f"{cell.id}/{phase}/{t.user_attrs.get(SLOT)}" for t in lost)
+        if tracker is not None and out:
+            end_lost_runs(tracker, self.plan.spec.name, parent, out)
         return out
 
     # -- opening (coordinators) ------------------------------------------------------------------
@@ -371,6 +377,17 @@ def mark_superseded(tracker: Any, parent: str) -> None:
                                           filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=50000)
     for child in children:
         tracker.set_tags(child.info.run_id, {f"{TAG}superseded": "true"})
+
+
+def end_lost_runs(tracker: Any, experiment: str, parent: str, slots: list[str]) -> None:
+    """End KILLED the runs still RUNNING in MLflow of slots whose worker died."""
+    exp = tracker.experiment_id(experiment)
+    for key in slots:
+        runs = tracker.client.search_runs([exp], filter_string=f"tags.`{TAG}slot` = '{_q(key)}' and attributes.status "
+                                                               f"= 'RUNNING' and tags.mlflow.parentRunId = '{parent}'")
+        for run in runs:
+            tracker.set_tags(run.info.run_id, {f"{TAG}status": "killed"})
+            tracker.end_run(run.info.run_id, "KILLED")
 
 
 def end_parent(tracker: Any, parent: str, status: str) -> None:

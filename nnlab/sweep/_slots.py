@@ -1,61 +1,38 @@
-"""Slots: the exactly-once bookkeeping of a sweep, on Optuna trials.
+"""Slots: the exactly-once bookkeeping of a sweep, on Optuna trials, through Optuna's public API.
 
-Every run a sweep makes is a *slot* — tune slot ``i`` or confirm slot ``i`` of a cell — created
-up front as a WAITING trial carrying the user attr ``nnlab_slot``. A worker claims a WAITING
-trial atomically (``set_trial_state_values(RUNNING)`` returns False to all but one claimant),
-runs it, and tells Optuna the outcome. A slot is *done* when one of its trials has an outcome:
-COMPLETE, PRUNED (pruned or diverged), or FAIL recorded as ``failed`` (an exception in the run —
-never retried). A trial whose worker died (or was interrupted) is FAIL without an outcome; a
-WAITING copy with the same slot and parameters is queued in its place, so the slot runs again.
+Every run a sweep makes is a *slot* — tune slot ``i`` or confirm slot ``i`` of a cell — queued up
+front with ``study.enqueue_trial`` and the user attr ``nnlab_slot``. A worker takes one with
+``study.ask()`` (which pops a WAITING trial atomically), runs it, and ends it with ``study.tell()``.
+A slot is *done* when one of its trials has an outcome: COMPLETE, PRUNED (pruned or diverged), or
+FAIL recorded as ``failed`` (an exception in the run — never retried). A trial whose worker died or
+was interrupted is FAIL without an outcome, and a WAITING copy of its slot, with the same
+parameters, is queued in its place.
 
-Dead workers are found by heartbeat (RDB storages, via Optuna) and, on this host, by process id
-(``nnlab_owner`` system attr), which also covers the journal storage, which has no heartbeats.
-Should two copies of one slot ever be queued, the one claimed second sees the other and stands
-down (``duplicate``) instead of running it twice.
+Which workers died is known one way per storage: on a database storage by Optuna's heartbeat
+(``optuna.storages.fail_stale_trials``); on a journal file, which has none, by the worker's process
+(the user attr ``nnlab_worker``: host, pid and start time), which the coordinator that owns the
+workers, or the next one on this host, checks. Should two copies of one slot ever be queued, the
+one taken second stands down (``duplicate``) instead of running it twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import functools
 import os
 import socket
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from nnlab.sweep._storage import retry_callback
-
 SLOT = "nnlab_slot"
-STATUS = "nnlab_status"  # on finished trials: completed, pruned, diverged, failed, interrupted, duplicate
+STATUS = "nnlab_status"  # on finished trials: completed, pruned, diverged, failed, interrupted, duplicate, lost
 ERROR = "nnlab_error"
 RUN_ID = "nnlab_run_id"
-OWNER = "nnlab_owner"  # system attr {"trial", "host", "pid", "start"}
-CLAIM_GRACE_S = 120.0  # a RUNNING trial with no owner record this long after its start was abandoned
+WORKER = "nnlab_worker"  # "host pid start" of the process running the trial
+UNCLAIMED_S = 120.0  # a RUNNING trial without a worker record this long after its start was abandoned
 
-
-# ------------------------------------------------------------------------------------------------
-# a study's storage and a trial's id in it
-
-
-def storage_of(study: Any) -> Any:
-    """The storage a study lives in. Optuna offers no public accessor: this is the one place the sweep
-    reads it (``tests/reliability/test_private_apis.py`` holds it to that); slots taken with
-    ``study.ask()`` and ended with ``study.tell()`` would need none."""
-    return study._storage
-
-
-@functools.lru_cache(maxsize=65536)
-def _trial_id(storage: Any, study_id: int, number: int) -> int:
-    return int(storage.get_trial_id_from_study_id_trial_number(study_id, number))
-
-
-def trial_id(study: Any, trial: Any) -> int:
-    """A trial's id in its storage, through the storage's public lookups. The id of a study's trial number
-    never changes, so it is looked up once per process; the study's id is looked up each time (a study
-    deleted and made again under its name, ``--restart``, has a new one)."""
-    storage = storage_of(study)
-    return _trial_id(storage, int(storage.get_study_id_from_name(study.study_name)), trial.number)
 
 def _states() -> Any:
     from optuna.trial import TrialState
@@ -65,7 +42,7 @@ def _states() -> Any:
 
 def slot_of(trial: Any) -> int | None:
     value = trial.user_attrs.get(SLOT)
-    return int(value) if isinstance(value, int) else None
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def is_outcome(trial: Any) -> bool:
@@ -112,8 +89,7 @@ def slot_views(trials: list[Any], n_slots: int) -> list[SlotView]:
             continue
         view = views[slot]
         if is_outcome(trial):
-            if view.outcome is None:
-                view.outcome = trial
+            view.outcome = view.outcome or trial
         elif trial.state == ts.WAITING:
             view.waiting.append(trial)
         elif trial.state == ts.RUNNING:
@@ -123,38 +99,58 @@ def slot_views(trials: list[Any], n_slots: int) -> list[SlotView]:
     return views
 
 
-# ------------------------------------------------------------------------------------------------
-# creating and claiming
-
-
-def enqueue_slots(study: Any, indices: list[int] | range) -> None:
+def enqueue_slots(study: Any, indices: list[int] | range, params: dict[str, Any] | None = None) -> None:
+    """Queue slots; ``params`` (a lost trial's) make the copy run with the values it ran with."""
     for i in indices:
-        study.enqueue_trial({}, user_attrs={SLOT: i}, skip_if_exists=False)
+        study.enqueue_trial(dict(params or {}), user_attrs={SLOT: i}, skip_if_exists=False)
 
 
-def claim(study: Any, trial: Any) -> bool:
-    """Atomically move a WAITING trial to RUNNING; False when another worker got it first."""
+@contextlib.contextmanager
+def _claim_lock(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def take_slot(study: Any, lock: str | None, *, before_ask: Callable[[int], None] | None = None,
+              taken: Callable[[Any], None] | None = None) -> Any:
+    """``study.ask()`` when a slot is queued: the trial it pops, recorded as this process's; None when no
+    slot is queued. Workers of a journal file take turns (``lock``, a file beside it), so ``ask`` never
+    meets an empty queue and makes a trial of its own; one so made by a race between machines on a
+    database is ended at once as ``spare``. ``before_ask`` gets the number ``ask`` will most likely pop
+    (to seed the sampler), ``taken`` the trial before it is recorded (to start its heartbeat)."""
     import optuna
 
     ts = _states()
-    storage = storage_of(study)
+    with _claim_lock(lock):
+        waiting = [t for t in study.get_trials(deepcopy=False, states=(ts.WAITING,)) if slot_of(t) is not None]
+        if not waiting:
+            return None
+        if before_ask is not None:
+            before_ask(waiting[0].number)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "heartbeat is meant for optimize()": the worker records its own
+            trial = study.ask()
+    if slot_of(trial) is None:
+        trial.set_user_attr(STATUS, "spare")
+        study.tell(trial, state=ts.FAIL)
+        return None
+    if taken is not None:
+        taken(trial)
     try:
-        tid = trial_id(study, trial)
-        won = bool(storage.set_trial_state_values(tid, state=ts.RUNNING))
+        trial.set_user_attr(WORKER, worker_identity())
     except optuna.exceptions.UpdateFinishedTrialError:
-        return False
-    except Exception as exc:  # noqa: BLE001 - a lost race on SQLite surfaces as a database error
-        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
-            return False
-        raise
-    if won:
-        owner = {"trial": trial.number, "host": socket.gethostname(), "pid": os.getpid(), "start": _proc_start()}
-        storage.set_trial_system_attr(tid, OWNER, owner)
-    return won
+        return None
+    return trial
 
 
 def duplicate_of(study: Any, trial: Any) -> Any:
-    """After a claim: another trial of the same slot that has the result or runs it already."""
+    """After taking a slot: another trial of it that has the result or runs it already."""
     ts = _states()
     mine = slot_of(trial)
     for other in study.get_trials(deepcopy=False):
@@ -165,97 +161,47 @@ def duplicate_of(study: Any, trial: Any) -> Any:
     return None
 
 
-def finish(study: Any, trial: Any, state: Any, *, value: float | None = None, attrs: dict[str, Any]) -> None:
-    """Record a claimed trial's end: attrs first, then the state, which makes it final.
-
-    A trial failed meanwhile by a reaper (it took us for dead) is left alone: its re-queued copy
-    finds this run's result in MLflow and adopts it.
-    """
-    import optuna
-
-    storage, tid = storage_of(study), trial_id(study, trial)
-    ts = _states()
-    try:
-        if storage.get_trial(tid).state.is_finished():
-            return
-        for key, val in attrs.items():
-            storage.set_trial_user_attr(tid, key, val)
-        if state == ts.COMPLETE:
-            study.tell(trial.number, value, state=ts.COMPLETE, skip_if_finished=True)
-        else:
-            study.tell(trial.number, state=state, skip_if_finished=True)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return
-
-
-def give_back(study: Any, trial: Any, status: str = "interrupted") -> None:
-    """An unfinished run (Ctrl-C, SIGTERM): fail the trial without an outcome and queue a copy."""
-    import optuna
-
-    storage, tid = storage_of(study), trial_id(study, trial)
-    try:
-        storage.set_trial_user_attr(tid, STATUS, status)
-        if storage.set_trial_state_values(tid, state=_states().FAIL):
-            retry_callback()(study, storage.get_trial(tid))
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass
-
-
 # ------------------------------------------------------------------------------------------------
-# repairing after crashes
+# who runs a trial, and whether it still lives
 
 
-def _proc_start() -> str:
+def worker_identity() -> str:
     from nnlab.tracking._process import proc_start_time
 
-    return proc_start_time(os.getpid())
+    return f"{socket.gethostname()} {os.getpid()} {proc_start_time(os.getpid())}"
 
 
-def _owner_dead(trial: Any, host: str, now: dt.datetime) -> bool:
+def _abandoned(trial: Any, host: str, now: dt.datetime, *, by_process: bool) -> bool:
+    """A RUNNING trial nobody runs: taken but never recorded as a worker's (it died right after
+    ``ask``), or, ``by_process``, one whose worker process on this host is gone."""
     from nnlab.tracking._process import process_alive
 
-    owner = trial.system_attrs.get(OWNER)
-    if isinstance(owner, dict) and owner.get("trial") == trial.number:
-        if owner.get("host") != host:
-            return False  # another machine: its heartbeat decides
-        return not process_alive(int(owner.get("pid", 0)), str(owner.get("start", "")))
-    started = trial.datetime_start
-    return started is not None and (now - started).total_seconds() > CLAIM_GRACE_S
+    owner = str(trial.user_attrs.get(WORKER) or "").split(" ")
+    if len(owner) < 2 or not owner[1].isdigit():
+        started = trial.datetime_start
+        return started is not None and (now - started).total_seconds() > UNCLAIMED_S
+    return by_process and owner[0] == host and not process_alive(int(owner[1]), " ".join(owner[2:]))
 
 
-def reconcile(study: Any, n_slots: int) -> list[int]:
-    """Fail the RUNNING trials of dead workers, re-queue them, and re-queue orphaned slots.
-
-    Returns the numbers of the trials it failed.
-    """
+def reconcile(study: Any, n_slots: int, *, heartbeat: bool) -> list[Any]:
+    """Fail the RUNNING trials of dead workers and queue a copy of every slot that has neither an
+    outcome nor a live trial. Returns the trials it failed (as they were while running)."""
     import optuna
 
     ts = _states()
-    storage = storage_of(study)
-    failed: list[int] = []
-    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(ts.RUNNING,))}
+    running = {t.number: t for t in study.get_trials(deepcopy=False, states=(ts.RUNNING,))}
+    if heartbeat:  # another machine's workers too: silent past the grace period
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        after = {t.number for t in study.get_trials(deepcopy=False, states=(ts.RUNNING,))}
-        failed.extend(sorted(before - after))
+    now_failed = {t.number for t in study.get_trials(deepcopy=False, states=(ts.FAIL,)) if not is_outcome(t)}
+    failed = [number for number in running if number in now_failed]
     host, now = socket.gethostname(), dt.datetime.now()
-    for trial in study.get_trials(deepcopy=True, states=(ts.RUNNING,)):
-        if not _owner_dead(trial, host, now):
-            continue
-        try:
-            tid = trial_id(study, trial)
-            if storage.set_trial_state_values(tid, state=ts.FAIL):
-                failed.append(trial.number)
-                retry_callback()(study, storage.get_trial(tid))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-    for view in slot_views(study.get_trials(deepcopy=True), n_slots):
-        if view.done or view.active:
-            continue
-        if view.lost:
-            retry_callback()(study, view.lost[-1])
-        else:
-            enqueue_slots(study, [view.index])
-    return failed
+    for number, trial in sorted(running.items()):
+        if number not in failed and _abandoned(trial, host, now, by_process=not heartbeat):
+            study.tell(number, state=ts.FAIL, skip_if_finished=True)
+            failed.append(number)
+    for view in slot_views(study.get_trials(deepcopy=False), n_slots):
+        if not (view.done or view.active):
+            enqueue_slots(study, [view.index], view.lost[-1].params if view.lost else None)
+    return [running[number] for number in failed]

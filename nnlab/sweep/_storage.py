@@ -7,19 +7,19 @@
   a local worker that dies is found by its process id instead (``_slots.reconcile``).
 * ``--storage postgresql://...`` (or mysql): Optuna's RDB storage, shared by machines. Trials
   send a heartbeat every ``HEARTBEAT_S`` seconds; a trial silent for the grace period is failed
-  and a fresh copy re-queued by Optuna's ``RetryHeartbeatStaleTrialCallback``. Every storage call
-  rides out a lost connection (a database restart, a network blip): it is retried with
-  exponential backoff for up to ``RETRY_FOR_S`` seconds, announced once per outage; past that the
-  command stops with ``StoreFailed`` (see ``Reconnecting``). The grace period is that window plus
-  two heartbeats (160 s by default), so an outage that was ridden out never makes a live worker's
-  trial look dead.
+  (``optuna.storages.fail_stale_trials``) and its slot queued again. Every
+  operation of the sweep on it (a claim, a report, a tell, a progress read) rides out a lost
+  connection (a database restart, a network blip): SQLAlchemy's ``pool_pre_ping`` replaces dead
+  pooled connections, and the whole operation is repeated with exponential backoff for up to
+  ``RETRY_FOR_S`` seconds, announced once per outage (``SweepStorage.retry``); past that the command
+  stops with ``StoreFailed``. The grace period is that window plus two heartbeats (160 s by
+  default), so an outage that was ridden out never makes a live worker's trial look dead.
 * ``--storage sqlite:///path``: RDB storage on SQLite with a 60 s busy timeout.
 * ``--storage PATH.journal``: a journal file elsewhere.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import random
@@ -77,10 +77,17 @@ class StorageTarget:
 class SweepStorage:
     target: StorageTarget
     storage: Any  # an optuna BaseStorage
+    reconnecting: Reconnecting | None = None  # shared databases: whole operations retried through outages
 
     @property
     def shown(self) -> str:
         return self.target.shown
+
+    def retry(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, repeated from the start while the database is briefly out of reach."""
+        if self.reconnecting is None:
+            return fn(*args, **kwargs)
+        return self.reconnecting.call(fn, *args, **kwargs)
 
 
 def redact(url: str) -> str:
@@ -178,23 +185,19 @@ def open_storage(target: StorageTarget, *, patient: bool = False) -> SweepStorag
         libpq = "+psycopg" in target.location.split("://", 1)[0]  # psycopg2 and psycopg take libpq options
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **(PG_KEEPALIVES if libpq else {})}
     reconnecting = Reconnecting(target.shown) if target.shared else None
-    cls = _reconnecting_rdb_storage() if reconnecting is not None else optuna.storages.RDBStorage
     grace = GRACE_S
     if reconnecting is not None:
         # a worker that rode out an outage has written no heartbeat meanwhile: it must not look dead
         grace = max(GRACE_S, math.ceil(reconnecting.retry_for) + 2 * HEARTBEAT_S)
 
     def connect() -> Any:
-        storage = cls(target.location, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                      grace_period=grace, heartbeat_stale_trial_callback=retry_callback())
-        if reconnecting is not None:
-            storage.reconnecting = reconnecting
-        return storage
+        return optuna.storages.RDBStorage(target.location, engine_kwargs=engine_kwargs,
+                                          heartbeat_interval=HEARTBEAT_S, grace_period=grace)
 
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
         try:
             storage = reconnecting.call(connect) if reconnecting is not None and patient else connect()
-            return SweepStorage(target, storage)
+            return SweepStorage(target, storage, reconnecting)
         except StoreFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure here means the storage is unusable
@@ -326,50 +329,6 @@ def retry_seconds() -> float:
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-# Every RDBStorage method that talks to the database, public ones and the private ones that
-# Optuna's caching layer calls directly.
-_DATABASE_METHODS = (
-    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
-    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
-    "get_all_studies", "create_new_trial", "_create_new_trial", "set_trial_param", "_set_trial_param",
-    "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
-    "set_trial_system_attr", "get_trial_user_attrs", "get_trial_system_attrs",
-    "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials", "get_best_trial",
-    "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids",
-)
-
-
-@functools.cache
-def _reconnecting_rdb_storage() -> type:
-    """Optuna's RDBStorage whose database calls go through its ``reconnecting`` policy. A subclass,
-    so Optuna still recognizes it (and puts its trial cache in front of it); built once, on first use."""
-    import optuna
-
-    def through_policy(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-            policy = getattr(self, "reconnecting", None)
-            if policy is None:
-                return method(self, *args, **kwargs)
-            return policy.call(method, self, *args, **kwargs)
-
-        return call
-
-    base = optuna.storages.RDBStorage
-    methods = {name: through_policy(getattr(base, name)) for name in _DATABASE_METHODS if hasattr(base, name)}
-    return type("ReconnectingRDBStorage", (base,), methods)
-
-
-def retry_callback() -> Any:
-    """Re-queue a trial that was failed because its worker died: a WAITING copy, same slot and params."""
-    import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
 def _reason(exc: BaseException) -> str:

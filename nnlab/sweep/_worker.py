@@ -1,32 +1,42 @@
-"""A sweep worker: a separate process that claims slots, runs them, and records the outcome.
+"""A sweep worker: a process that takes slots with ``study.ask()``, runs them, and ends them with
+``study.tell()``.
 
-The coordinator starts ``python -m nnlab.sweep._worker`` early; the worker imports TensorFlow, then
-reads one JSON line per request on stdin: optionally a preflight (check that the first cell's data
-and model load; the answer goes to the pipe in ``$NNLAB_REPLY_FD``), then its ``WorkerJob``; a
-closed stdin means it is not needed. ``python -m nnlab.sweep._worker JOB_JSON`` runs a job directly.
+The coordinator starts workers with ``multiprocessing`` (``serve`` is the process's function) and
+talks to each over a pipe: optionally a preflight request (check that the first cell's data and model
+load; answered on the pipe), then its ``WorkerJob``, or None when it is not needed.
 
-It exits 0 when no work is left or after ``max_runs`` runs (the coordinator then starts a fresh
-one, so memory stays flat), 130 when interrupted (SIGINT/SIGTERM: at the next epoch boundary the
-run is ended KILLED in MLflow and its slot put back in the queue), 3 when it cannot start, 4 when
-a store failed under it (a full disk, the Optuna database unreachable past its retries: the run
-is ended KILLED and its slot queued again where the stores still allow it), each with one line on
-stderr. ``run_worker`` is the same loop, callable in-process.
+A worker returns 0 when no work is left or after ``max_runs`` runs (the coordinator then starts a
+fresh one, so memory stays flat), 130 when interrupted (SIGINT/SIGTERM: at the next epoch boundary
+the run is ended KILLED in MLflow and its slot queued again), 3 when it cannot start, 4 when a store
+failed under it (a full disk, the Optuna database unreachable past its retries: the run is ended
+KILLED and its slot queued again where the stores still allow it), each with one line on stderr.
+``run_worker`` is the same loop, callable in-process.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from nnlab.errors import NnlabError, SpecError, StoreFailed, TrialFailed, no_space, no_space_message
-from nnlab.sweep._slots import storage_of, trial_id
+from nnlab.sweep._slots import (
+    ERROR,
+    RUN_ID,
+    SLOT,
+    STATUS,
+    duplicate_of,
+    enqueue_slots,
+    slot_of,
+    slot_views,
+    take_slot,
+)
 
 EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
@@ -50,21 +60,13 @@ class WorkerJob:
     worker: int = 0
     log: str | None = None  # where the worker sends its output once it has the job
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerJob:
-        return cls(**json.loads(text))
-
 
 @dataclass
 class Stop:
     """A stop request (SIGINT, SIGTERM), acted on only at safe points: before and after loading the
     data, and between epochs (through the epoch hook). An exception raised asynchronously inside
-    TensorFlow can surface as an unrelated error (a SystemError turned ValueError) and would be
-    recorded as a failed run; raised from the epoch hook it unwinds cleanly, and execute ends the
-    run KILLED."""
+    TensorFlow can surface as an unrelated error and would be recorded as a failed run; raised from
+    the epoch hook it unwinds cleanly, and execute ends the run KILLED."""
 
     requested: bool = False
 
@@ -81,12 +83,10 @@ class Claimed:
     cell: Any
     phase: str  # tune or confirm
     study: Any
-    trial: Any  # the FrozenTrial as claimed
+    trial: Any  # the optuna.trial.Trial that study.ask() returned
 
     @property
     def slot(self) -> int:
-        from nnlab.sweep._slots import slot_of
-
         return int(slot_of(self.trial) or 0)
 
     @property
@@ -96,7 +96,7 @@ class Claimed:
 
 @dataclass
 class Outcome:
-    status: str  # completed, pruned, diverged, failed, duplicate
+    status: str  # completed, pruned, diverged, failed, duplicate, requeued
     value: float | None = None
     run_id: str | None = None
     error: str | None = None
@@ -137,92 +137,107 @@ def epoch_metric(objective: str) -> str:
 
 
 class _Heartbeat:
-    """Optuna heartbeats for one trial on an RDB storage, from a background thread."""
+    """While a slot runs on a database storage: Optuna's heartbeat for its trial (``record_heartbeat``),
+    which ``fail_stale_trials`` reads. Journal storages have none."""
 
-    def __init__(self, storage: Any, trial_id: int) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
-        self._stop = threading.Event()
-        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-        self._thread = None
-        if interval:
-            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
+    def __init__(self, storage: Any, study: Any, trial: Any) -> None:
+        self.interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+        self.stop = threading.Event()
+        if self.interval:
+            study_id = storage.get_study_id_from_name(study.study_name)
+            self.trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            self.storage = storage
+            storage.record_heartbeat(self.trial_id)
+            threading.Thread(target=self._beat, daemon=True).start()
 
-    def _beat(self, interval: int) -> None:
-        while not self._stop.is_set():
-            try:
-                self._storage.record_heartbeat(self._trial_id)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the grace period covers it
-                pass
-            self._stop.wait(interval)
-
-    def __enter__(self) -> _Heartbeat:
-        if self._thread is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a missed beat is covered by the grace period
+                self.storage.record_heartbeat(self.trial_id)
 
 
 class SlotRunner:
     def __init__(self, plan: Any, ledger: Any, tracker: Any, parent_run_id: str, stop: Stop) -> None:
         self.plan = plan
         self.ledger = ledger
+        self.storage = ledger.storage
         self.tracker = tracker
         self.parent = parent_run_id
         self.stop = stop
         self.experiment_id = tracker.experiment_id(plan.spec.name)
         self.store_failed: StoreFailed | None = None  # set by the epoch hook: the run ends KILLED, then this
+        self.heartbeat: _Heartbeat | None = None
+        target = ledger.storage.target
+        self.claims = target.location + ".claims" if target.kind == "journal" else None
 
-    # -- claiming --------------------------------------------------------------------------------
+    # -- taking a slot -----------------------------------------------------------------------------
     def claim_next(self) -> Claimed | None:
-        """The first claimable slot in cell order: tune slots, then (once tuning is over) confirm."""
-        from nnlab.sweep._slots import claim, slot_of, slot_views
-
+        """The first queued slot in cell order: tune slots, then (once a cell's tuning is over) confirm."""
         for cell in self.plan.cells:
-            tune = self.ledger.tune(cell)
+            tune, confirm = self.ledger.tune(cell), self.ledger.confirm(cell)
             tuned_out = True
             if tune is not None:
-                trials = tune.get_trials(deepcopy=False)
-                for trial in _waiting(trials):
-                    if claim(tune, trial):
-                        return Claimed(cell, "tune", tune, trial)
+                trial = self.storage.retry(self._take, cell, tune)
+                if trial is not None:
+                    return Claimed(cell, "tune", tune, trial)
                 views = slot_views(tune.get_trials(deepcopy=False), self.plan.trials)
                 tuned_out = all(v.done for v in views) and any(v.outcome.state.name != "FAIL" for v in views)
-            confirm = self.ledger.confirm(cell)
             if confirm is not None and tuned_out:
-                for trial in _waiting(confirm.get_trials(deepcopy=False)):
-                    if slot_of(trial) is not None and claim(confirm, trial):
-                        return Claimed(cell, "confirm", confirm, trial)
+                trial = self.storage.retry(self._take, cell, confirm)
+                if trial is not None:
+                    return Claimed(cell, "confirm", confirm, trial)
         return None
 
-    # -- running ---------------------------------------------------------------------------------
-    def run(self, job: Claimed) -> Outcome:
-        from nnlab.sweep._slots import duplicate_of, give_back
+    def _take(self, cell: Any, study: Any) -> Any:
+        tune = study.study_name.endswith("/tune")
+        seeded: list[int] = []
 
-        if duplicate_of(job.study, job.trial) is not None:
-            return self._record(job, Outcome("duplicate"))
-        existing = self._find_run(job.key)
-        if existing is not None:
-            return self._record(job, self._adopt(job, existing))
+        def before_ask(number: int) -> None:
+            if tune:
+                self._sampler(cell, study, number)
+                seeded.append(number)
+
+        def taken(trial: Any) -> None:
+            if tune and trial.number not in seeded:  # another machine took the slot expected
+                self._sampler(cell, study, trial.number)
+            self.heartbeat = _Heartbeat(self.storage.storage, study, trial)
+
+        return take_slot(study, self.claims, before_ask=before_ask, taken=taken)
+
+    def _sampler(self, cell: Any, study: Any, number: int) -> None:
+        from nnlab.sweep._pruners import build_pruner
+        from nnlab.sweep._samplers import build_sampler
+
+        plan = self.plan
+        study.sampler = build_sampler(plan.spec.sweep.sampler, plan.dims, plan.trials,
+                                      cell_seed=plan.cell_seed(cell), trial_number=number)
+        study.pruner = build_pruner(plan.spec.sweep.pruner, plan.trials, plan.cell_specs[cell.id].train.epochs)
+
+    # -- running -----------------------------------------------------------------------------------
+    def run(self, job: Claimed) -> Outcome:
         try:
-            overrides, tags = self._configure(job)
-        except SpecError as exc:
-            return self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
-        try:
-            outcome = self._execute(job, overrides, tags)
-        except KeyboardInterrupt:
-            if self.store_failed is not None:  # the Optuna storage is gone: the run is KILLED already
-                _quietly(give_back, job.study, job.trial)
-                print(f"{job.key} trial {job.trial.number}: stopped: {self.store_failed}", flush=True)
-                raise self.store_failed from None
-            give_back(job.study, job.trial)
-            print(f"{job.key} trial {job.trial.number}: interrupted; its slot is queued again", flush=True)
-            raise
-        return self._record(job, outcome)
+            if self.storage.retry(duplicate_of, job.study, job.trial) is not None:
+                return self._record(job, Outcome("duplicate"))
+            existing = self._find_run(job.key)
+            if existing is not None:
+                return self._record(job, self._adopt(job, existing))
+            try:
+                overrides, tags = self._configure(job)
+            except SpecError as exc:
+                return self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
+            try:
+                outcome = self._execute(job, overrides, tags)
+            except KeyboardInterrupt:
+                _quietly(self._give_back, job)
+                if self.store_failed is not None:  # the Optuna storage is gone: the run is KILLED already
+                    print(f"{job.key} trial {job.trial.number}: stopped: {self.store_failed}", flush=True)
+                    raise self.store_failed from None
+                print(f"{job.key} trial {job.trial.number}: interrupted; its slot is queued again", flush=True)
+                raise
+            return self._record(job, outcome)
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop.set()
 
     def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
         """The values this slot sets (cell, tuned values, a confirm repeat's seed keys) and its MLflow tags."""
@@ -230,15 +245,14 @@ class SlotRunner:
         tags = {f"{TAG}cell": job.cell.id, f"{TAG}sweep_id": plan.sweep_id, f"{TAG}sweep_hash": plan.sweep_hash,
                 f"{TAG}slot": job.key, f"{TAG}trial": str(job.trial.number), f"{TAG}study": job.study.study_name}
         if job.phase == "tune":
-            tuned = self._suggest(job)
-            return {**job.cell.values, **tuned}, tags
+            return {**job.cell.values, **self.storage.retry(self._suggest, job)}, tags
         tuned = {}
         if plan.tuned:
-            best = self.ledger.cell_progress(job.cell).best
+            best = self.storage.retry(self.ledger.cell_progress, job.cell).best
             if best is None:
                 raise SpecError(f"cell {job.cell.id} has no usable tune trial to confirm")
             tuned = {d.key: d.to_spec(best.params[d.key]) for d in plan.dims if d.key in best.params}
-            self._set_params(job, tuned)
+            self.storage.retry(job.trial.set_user_attr, "nnlab_tuned", tuned)
             tags[f"{TAG}source_trial"] = str(best.number)
         # a repeat sets every key of sweep.seed_keys (repeat k alike in every cell, so arms pair by repeat)
         repeat = plan.repeat_values(job.cell, job.slot)
@@ -247,28 +261,8 @@ class SlotRunner:
         return {**job.cell.values, **tuned, **repeat}, tags
 
     def _suggest(self, job: Claimed) -> dict[str, Any]:
-        import optuna
-
-        from nnlab.sweep._pruners import build_pruner
-        from nnlab.sweep._samplers import build_sampler
-
-        plan = self.plan
-        study = job.study
-        study.sampler = build_sampler(plan.spec.sweep.sampler, plan.dims, plan.trials,
-                                      cell_seed=plan.cell_seed(job.cell), trial_number=job.trial.number)
-        study.pruner = build_pruner(plan.spec.sweep.pruner, plan.trials, plan.cell_specs[job.cell.id].train.epochs)
-        trial = optuna.trial.Trial(study, trial_id(study, job.trial))
-        self._optuna_trial = trial
-        return {d.key: d.suggest(trial) for d in plan.dims}
-
-    def _set_params(self, job: Claimed, tuned: dict[str, Any]) -> None:
-        storage, tid = storage_of(job.study), trial_id(job.study, job.trial)
-        have = storage.get_trial(tid).params
-        for d in self.plan.dims:
-            if d.key in tuned and d.key not in have:
-                dist = d.distribution()
-                storage.set_trial_param(tid, d.key, dist.to_internal_repr(d.to_optuna(tuned[d.key])),
-                                        dist)
+        """The tuned values: the sampler's, or the values a re-queued copy carries from its lost trial."""
+        return {d.key: d.suggest(job.trial) for d in self.plan.dims}
 
     def _execute(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str]) -> Outcome:
         from nnlab.train import execute, prepare
@@ -279,18 +273,16 @@ class SlotRunner:
             spec = plan.spec.with_values(overrides)
         except SpecError as exc:
             return self._failed_run(job, overrides, tags, _one_line(exc))
-        hook = self._hook(job)
         try:
             self.stop.check()
-            with _Heartbeat(storage_of(job.study), trial_id(job.study, job.trial)):
-                try:
-                    prepared = prepare(spec)
-                except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial
-                    return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
-                self.stop.check()
-                result = execute(prepared, self.tracker, phase=job.phase, tags=tags, parent_run_id=self.parent,
-                                 run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=hook,
-                                 progress=False, figures=job.phase == "confirm")
+            try:
+                prepared = prepare(spec)
+            except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial
+                return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
+            self.stop.check()
+            result = execute(prepared, self.tracker, phase=job.phase, tags=tags, parent_run_id=self.parent,
+                             run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=self._hook(job),
+                             progress=False, figures=job.phase == "confirm")
         except Exception as exc:
             if no_space(exc) is not None:  # not the run's failure: it runs again once there is space
                 self._disk_full(job, exc)
@@ -312,8 +304,8 @@ class SlotRunner:
         """After each epoch: a stop request ends the run (KILLED); a tune run reports its objective
         to Optuna and is pruned when the pruner says so."""
         metric = epoch_metric(self.plan.objective)
-        trial = self._optuna_trial if job.phase == "tune" else None
-        stop = self.stop
+        trial = job.trial if job.phase == "tune" else None
+        stop, retry = self.stop, self.storage.retry
 
         def hook(epoch: int, metrics: dict[str, float]) -> bool:
             stop.check()
@@ -321,19 +313,30 @@ class SlotRunner:
             if trial is None or value is None or not math.isfinite(value):
                 return False
             try:
-                trial.report(float(value), epoch + 1)
-                return bool(trial.should_prune())
+                retry(trial.report, float(value), epoch + 1)
+                return bool(retry(trial.should_prune))
             except StoreFailed as exc:
                 self.store_failed = exc
                 raise KeyboardInterrupt from None  # execute ends the run KILLED, run() stops the worker
 
         return hook
 
+    def _give_back(self, job: Claimed, status: str = "interrupted") -> None:
+        """An unfinished run (Ctrl-C, SIGTERM, a full disk): fail the trial without an outcome and queue
+        its slot again, with the values it ran with."""
+        from optuna.trial import TrialState
+
+        with contextlib.suppress(Exception):
+            job.trial.set_user_attr(STATUS, status)
+        job.study.tell(job.trial, state=TrialState.FAIL, skip_if_finished=True)
+        n_slots = self.plan.trials if job.phase == "tune" else self.plan.seeds
+        view = slot_views(job.study.get_trials(deepcopy=False), n_slots)[job.slot]
+        if not (view.done or view.active):
+            enqueue_slots(job.study, [job.slot], job.trial.params)
+
     def _disk_full(self, job: Claimed, exc: BaseException) -> None:
         """A full disk under a run: end it KILLED (never FAILED, which would be its result), put its slot
         back, and stop with one line. Each step is best effort: the full disk may be the tracking store's."""
-        from nnlab.sweep._slots import give_back
-
         run_id = _quietly(self._last_run_id, job.key)
         store = self.tracker.store
         local = store.embedded or store.tracking_uri.startswith("sqlite")  # workers get the embedded store's URI
@@ -342,7 +345,7 @@ class SlotRunner:
         if run_id:
             _quietly(self.tracker.set_tags, run_id, {f"{TAG}status": "killed", f"{TAG}error": message[:500]})
             _quietly(self.tracker.end_run, run_id, "KILLED")
-        _quietly(give_back, job.study, job.trial)
+        _quietly(self._give_back, job)
         print(f"{job.key} trial {job.trial.number}: stopped: {message}", flush=True)
         raise StoreFailed(message) from None
 
@@ -351,7 +354,7 @@ class SlotRunner:
                     spec: Any = None) -> Outcome:
         """A run that could not start still leaves a FAILED run in MLflow (one run per slot)."""
         base = spec or self.plan.cell_specs[job.cell.id]
-        params = {**base.flat_params(), **{k: v for k, v in overrides.items()}}
+        params = {**base.flat_params(), **overrides}
         tags = tags or {f"{TAG}cell": job.cell.id, f"{TAG}sweep_id": self.plan.sweep_id, f"{TAG}slot": job.key,
                         f"{TAG}trial": str(job.trial.number)}
         run_id = self.tracker.start_run(self.plan.spec.name, run_name=f"{job.cell.id} {job.phase} {job.slot}",
@@ -362,32 +365,38 @@ class SlotRunner:
         self.tracker.end_run(run_id, "FAILED")
         return Outcome("failed", error=error, run_id=run_id)
 
-    def _find_run(self, slot_key: str) -> Any:
-        runs = self.tracker.client.search_runs(
+    def _runs_of(self, slot_key: str, **kwargs: Any) -> list[Any]:
+        return list(self.tracker.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(slot_key)}' and "
-                                                f"tags.mlflow.parentRunId = '{self.parent}'", max_results=50)
-        done = [r for r in runs if r.info.status in ("FINISHED", "FAILED")]
+                                                f"tags.mlflow.parentRunId = '{self.parent}'", **kwargs))
+
+    def _find_run(self, slot_key: str) -> Any:
+        done = [r for r in self._runs_of(slot_key, max_results=50) if r.info.status in ("FINISHED", "FAILED")]
         return min(done, key=lambda r: r.info.start_time) if done else None
 
     def _last_run_id(self, slot_key: str) -> str | None:
-        runs = self.tracker.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(slot_key)}' and "
-                                                f"tags.mlflow.parentRunId = '{self.parent}'",
-            order_by=["attributes.start_time DESC"], max_results=1)
+        runs = self._runs_of(slot_key, order_by=["attributes.start_time DESC"], max_results=1)
         return runs[0].info.run_id if runs else None
 
     def _adopt(self, job: Claimed, run: Any) -> Outcome:
         """A run that finished before its trial was told (a crash in between, or an Optuna storage
-        that was lost while MLflow kept the runs): tell its result, with the values it ran with."""
+        that was lost while MLflow kept the runs): tell its result. A tune trial must carry the values
+        the run had; one whose sampler offers others is given back for a copy that carries them."""
         values = {}
         for d in self.plan.dims:
             raw = run.data.params.get(d.key)
             if raw is not None:
-                try:
+                with contextlib.suppress(ValueError):
                     values[d.key] = d.from_param(raw)
-                except ValueError:
-                    continue
-        self._set_params(job, values)
+        if job.phase == "tune" and values:
+            if self.storage.retry(self._suggest, job) != values:
+                from optuna.trial import TrialState
+
+                self.storage.retry(job.trial.set_user_attr, STATUS, "requeued")
+                self.storage.retry(job.study.tell, job.trial, state=TrialState.FAIL)
+                params = {d.key: d.to_optuna(values[d.key]) for d in self.plan.dims if d.key in values}
+                self.storage.retry(enqueue_slots, job.study, [job.slot], params)
+                return Outcome("requeued", run_id=run.info.run_id, adopted=True)
         status = run.data.tags.get(f"{TAG}status", "completed" if run.info.status == "FINISHED" else "failed")
         outcome = Outcome(status, run_id=run.info.run_id, adopted=True, error=run.data.tags.get(f"{TAG}error"))
         if status == "completed":
@@ -404,37 +413,39 @@ class SlotRunner:
 
     # -- Optuna: the outcome ---------------------------------------------------------------------
     def _record(self, job: Claimed, outcome: Outcome) -> Outcome:
+        """Tell the outcome: attrs first, then the state, which makes it final. A trial failed meanwhile
+        by a coordinator (it took this worker for dead) is left alone: its queued copy finds this run's
+        result in MLflow and adopts it."""
+        import optuna
         from optuna.trial import TrialState
 
-        from nnlab.sweep._slots import ERROR, RUN_ID, STATUS, finish
+        if outcome.status != "requeued":
+            attrs: dict[str, Any] = {STATUS: outcome.status}
+            if outcome.run_id:
+                attrs[RUN_ID] = outcome.run_id
+            if outcome.error:
+                attrs[ERROR] = outcome.error[:500]
+            if job.phase == "confirm":
+                repeat = self.plan.repeat_values(job.cell, job.slot)
+                attrs["nnlab_seeds"] = repeat  # every value the repeat set, by key
+                attrs["nnlab_seed"] = repeat.get("train.seed", self.plan.cell_specs[job.cell.id].train.seed)
+            state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                     "diverged": TrialState.PRUNED}.get(outcome.status, TrialState.FAIL)
+            value = outcome.value if state == TrialState.COMPLETE else None
 
-        attrs: dict[str, Any] = {STATUS: outcome.status}
-        if outcome.run_id:
-            attrs[RUN_ID] = outcome.run_id
-        if outcome.error:
-            attrs[ERROR] = outcome.error[:500]
-        if job.phase == "confirm":
-            repeat = self.plan.repeat_values(job.cell, job.slot)
-            attrs["nnlab_seeds"] = repeat  # every value the repeat set, by key
-            attrs["nnlab_seed"] = repeat.get("train.seed", self.plan.cell_specs[job.cell.id].train.seed)
-        state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-                 "diverged": TrialState.PRUNED}.get(outcome.status, TrialState.FAIL)
-        finish(job.study, job.trial, state, value=outcome.value, attrs=attrs)
+            def tell() -> None:
+                for key, val in attrs.items():
+                    job.trial.set_user_attr(key, val)
+                job.study.tell(job.trial, value, state=state, skip_if_finished=True)
+
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.storage.retry(tell)
         shown = f" {self.plan.objective}={outcome.value:.5g}" if outcome.value is not None else ""
         note = " (adopted from MLflow)" if outcome.adopted else ""
         error = f": {outcome.error}" if outcome.error and outcome.status == "failed" else ""
         print(f"{job.key} trial {job.trial.number}: {outcome.status}{shown}{error}{note} "
               f"({outcome.seconds:.1f} s)", flush=True)
         return outcome
-
-
-def _waiting(trials: list[Any]) -> list[Any]:
-    from optuna.trial import TrialState
-
-    from nnlab.sweep._slots import slot_of
-
-    waiting = [t for t in trials if t.state == TrialState.WAITING and slot_of(t) is not None]
-    return sorted(waiting, key=lambda t: (slot_of(t), t.number))
 
 
 def _quietly(fn: Any, *args: Any) -> Any:
@@ -470,16 +481,12 @@ def _q(text: str) -> str:
 
 def work_remains(snapshot: Any) -> bool:
     """Slots that may still become runnable here: waiting or running anywhere, in a cell not failed."""
-    for cell in snapshot.cells:
-        if cell.failed:
-            continue
-        if any(v.active and not v.done for v in (*cell.tune, *cell.confirm)):
-            return True
-    return False
+    return any(v.active and not v.done for cell in snapshot.cells if not cell.failed
+               for v in (*cell.tune, *cell.confirm))
 
 
 def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool = False) -> int:
-    """Claim and run slots until none is left, ``job.max_runs`` ran, or a stop is requested."""
+    """Take and run slots until none is left, ``job.max_runs`` ran, or a stop is requested."""
     from nnlab.spec import Spec
     from nnlab.sweep._ledger import Ledger
     from nnlab.sweep._plan import build_plan
@@ -495,8 +502,7 @@ def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool =
                         f"{plan.sweep_hash}, expected {job.sweep_hash}); stop the sweep and start it again")
     store = resolve_store(job.tracking_uri, job.store_root)
     ledger = Ledger(plan, open_storage(resolve_target(store, job.storage), patient=True))
-    tracker = Tracker(store)
-    runner = SlotRunner(plan, ledger, tracker, job.parent_run_id, stop)
+    runner = SlotRunner(plan, ledger, Tracker(store), job.parent_run_id, stop)
     runs = 0
     while runs < job.max_runs and not stop.requested:
         if watch_parent and os.getppid() != parent_pid:
@@ -508,12 +514,12 @@ def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool =
                 return EXIT_DONE
             time.sleep(IDLE_POLL_REMOTE_S if ledger.storage.target.shared else IDLE_POLL_S)
             continue
-        runner.run(claimed)
-        runs += 1
+        if runner.run(claimed).status != "requeued":
+            runs += 1
     return EXIT_INTERRUPTED if stop.requested else EXIT_DONE
 
 
-def _preflight(request: dict[str, Any]) -> dict[str, Any]:
+def preflight(request: dict[str, Any]) -> dict[str, Any]:
     """Load the first cell's data and build its model (writes nothing): the coordinator's check that
     the sweep can run at all, before it creates anything in a store."""
     from nnlab.spec import Spec
@@ -535,60 +541,54 @@ def _preflight(request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-def _import_tracking() -> None:
-    """What a worker needs for its stores, imported while it waits for its job (then frozen, see
-    ``freeze_imported``). ``import mlflow`` leaves out MLflow's SQL store, which opening a SQLite or
-    database store imports: another 0.8 s that would otherwise come after the job arrives."""
-    import mlflow  # noqa: F401
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    import optuna  # noqa: F401
-
-    from nnlab.train._env import freeze_imported
-
-    freeze_imported()
-
-
-def _answer(answer: dict[str, Any]) -> None:
-    fd = int(os.environ.get("NNLAB_REPLY_FD", "-1"))
-    if fd < 0:
-        return
-    os.write(fd, (json.dumps(answer) + "\n").encode())
-    os.close(fd)
-
-
-def _redirect_output(path: str, worker: int) -> None:
+def _redirect_output(path: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    print(f"--- worker {worker} (pid {os.getpid()}) started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m nnlab.sweep._worker [JOB_JSON]``: without an argument the job comes on stdin, so
-    the heavy imports happen while the coordinator is still preparing the sweep."""
-    argv = sys.argv[1:] if argv is None else argv
-    from nnlab.train._env import configure_environment, keras
+def serve(conn: Any, env: dict[str, str], early: str) -> None:
+    """A worker process (``multiprocessing``'s forkserver or spawn): its own session, so that a
+    terminal's Ctrl-C reaches only the coordinator; its environment; output to ``early`` until it has
+    a job. Then answers a preflight if asked, and runs the job it gets (None: not needed)."""
+    code = EXIT_CRASH
+    try:
+        os.setsid()
+        _redirect_output(early)
+        os.environ.clear()
+        os.environ.update(env)
+        stop = Stop()
+        signal.signal(signal.SIGINT, stop.handler)
+        signal.signal(signal.SIGTERM, stop.handler)
+        from nnlab.train._env import configure_environment, keras
 
-    configure_environment()
-    stop = Stop()
-    signal.signal(signal.SIGINT, stop.handler)
-    signal.signal(signal.SIGTERM, stop.handler)
-    keras()
-    if os.environ.get("NNLAB_REPLY_FD") is None:  # not the preflight worker
-        _import_tracking()  # now, while the coordinator runs its preflight elsewhere
-    text = argv[0] if argv else sys.stdin.readline()
-    while text.strip() and "preflight" in json.loads(text):
-        _answer(_preflight(json.loads(text)["preflight"]))  # the preflight needs no MLflow: answer first
-        _import_tracking()  # then import it while the coordinator opens the stores
-        text = sys.stdin.readline()
-    if not text.strip() or stop.requested:
-        return EXIT_DONE  # the coordinator did not need this worker (or is gone)
-    job = WorkerJob.from_json(text)
+        configure_environment()
+        keras()
+        message = conn.recv()
+        while isinstance(message, dict) and "preflight" in message:
+            conn.send(preflight(message["preflight"]))
+            message = conn.recv()
+        code = EXIT_DONE if message is None or stop.requested else _work(message, stop)
+    except (EOFError, OSError):
+        code = EXIT_DONE  # the coordinator is gone before it had work for this worker
+    except BaseException:  # noqa: BLE001 - printed to the worker's output, as an uncaught error would be
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # every store write is committed; skip TensorFlow's slow interpreter teardown (~2 s)
+
+
+def _work(job: WorkerJob, stop: Stop) -> int:
     if job.log:
-        _redirect_output(job.log, job.worker)
+        _redirect_output(job.log)
+        print(f"--- worker {job.worker} (pid {os.getpid()}) started {time.strftime('%Y-%m-%d %H:%M:%S')}",
+              flush=True)
     try:
         return run_worker(job, stop, watch_parent=True)
     except KeyboardInterrupt:
@@ -604,9 +604,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STORE_FAILED
 
 
-if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # every store write is committed by now; skip TensorFlow's slow interpreter teardown (~2 s)
-    os._exit(code)
+def preload() -> None:
+    """What a worker imports before its first run, imported once in the forkserver so that every worker
+    forked from it starts with them (then frozen for the garbage collector, see ``freeze_imported``)."""
+    from nnlab.train._env import configure_environment, freeze_imported, keras
+
+    configure_environment()
+    keras()
+    import mlflow  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (opening a SQLite or database store needs it)
+    import optuna  # noqa: F401
+
+    import nnlab.data  # noqa: F401
+    import nnlab.sweep._ledger  # noqa: F401
+    import nnlab.tracking._mlflow  # noqa: F401
+    import nnlab.train  # noqa: F401
+
+    freeze_imported()
+
+
+__all__ = ["SLOT", "Claimed", "Outcome", "SlotRunner", "Stop", "WorkerJob", "objective_value", "preflight",
+           "run_worker", "serve"]

@@ -4,8 +4,9 @@ Every attribute access ``x._name`` in ``nnlab/`` and ``analysis/`` (an underscor
 dunder) is found with ``ast`` and must be either nnlab's own object or one of the uses listed in
 ``KNOWN``: the private members of Optuna and TensorFlow the sweep and the runner still depend on. A new
 one fails this test; removing one fails it too until the list shrinks with it, so the list is always
-exactly what is left to replace. (The sweep's reconnecting RDB storage also wraps private
-``RDBStorage`` methods by name, which an attribute scan cannot see.)
+exactly what is left to replace. Optuna and MLflow have no entry left: the sweep takes its slots with
+``study.ask()`` and ends them with ``study.tell()``, and a second test checks that no module wraps or
+subclasses their storages by method name.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # public names that begin with an underscore: namedtuple's methods and os._exit
 PUBLIC_UNDERSCORE = {"_asdict", "_replace", "_make", "_fields", "_exit"}
-# nnlab's own objects: the spec model's location hook, the fork server's process handle
-OWN = {("nnlab/spec/_load.py", "spec._attach"), ("analysis/_runs.py", "spec._attach"),
-       ("nnlab/sweep/_forks.py", "proc._pid")}
+# nnlab's own objects: the spec model's location hook
+OWN = {("nnlab/spec/_load.py", "spec._attach"), ("analysis/_runs.py", "spec._attach")}
 KNOWN = {
-    # a study's storage: Optuna has no public accessor; slots taken with study.ask() and ended with
-    # study.tell() would need none (trial ids already come from the storage's public lookups)
-    ("nnlab/sweep/_slots.py", "study._storage"),
     # TensorFlow's gradient registry, pruned after each fit (nnlab/train/_env.py: a leak with no public fix)
     ("nnlab/train/_env.py", "ops._gradient_registry"),
     ("nnlab/train/_env.py", "ops._gradient_registry._registry"),
@@ -58,6 +55,16 @@ def test_only_the_listed_private_members_of_other_libraries_are_used() -> None:
     found = private_accesses()
     assert not found - KNOWN, f"new private access, use a public API instead: {sorted(found - KNOWN)}"
     assert not KNOWN - found, f"no longer used, take them off KNOWN: {sorted(KNOWN - found)}"
+
+
+def test_no_storage_of_optuna_or_mlflow_is_subclassed_or_wrapped_by_method_name() -> None:
+    """Reconnecting goes through SQLAlchemy's pool_pre_ping and a retry around whole operations."""
+    for top in ("nnlab", "analysis"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            text = path.read_text()
+            for base in ("RDBStorage", "JournalStorage", "BaseStorage", "SqlAlchemyStore"):
+                assert f"({base})" not in text and "(base,)" not in text, f"{path}: subclasses {base}"
+            assert "_get_trials" not in text and "_get_stale_trial_ids" not in text, path
 
 
 def test_the_report_reader_uses_no_private_member_of_mlflow() -> None:

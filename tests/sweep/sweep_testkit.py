@@ -130,7 +130,14 @@ def kill(pid: int, sig: int = signal.SIGKILL) -> None:
 
 
 def children_of(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    """Process ids descended from ``pid`` (Linux /proc): its children, theirs, and so on."""
+    out: list[int] = []
+    for child in _children(pid):
+        out += [child, *children_of(child)]
+    return out
+
+
+def _children(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

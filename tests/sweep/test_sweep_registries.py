@@ -129,19 +129,19 @@ def test_unreachable_storage_fails_with_url_and_reason(tmp_path: Path) -> None:
 
 
 def test_grid_sampler_walks_the_grid_through_queued_slots(tmp_path: Path) -> None:
-    from nnlab.sweep._slots import claim, enqueue_slots
+    from nnlab.sweep._slots import enqueue_slots, take_slot
 
     dims = _dims(**{"train.optimizer": {"choices": ["adam", "sgd", "rmsprop"]}})
     study = optuna.create_study()
     enqueue_slots(study, range(3))
     seen = []
-    for frozen in study.get_trials():
-        assert claim(study, frozen)
-        study.sampler = build_sampler("grid", dims, 3, cell_seed=5, trial_number=frozen.number)
-        trial = optuna.trial.Trial(study, frozen._trial_id)
+    for _ in range(3):
+        study.sampler = build_sampler("grid", dims, 3, cell_seed=5, trial_number=0)
+        trial = take_slot(study, None)
         seen.append(dims[0].suggest(trial))
-        study.tell(frozen.number, 1.0)
+        study.tell(trial, 1.0)
     assert sorted(seen) == ["adam", "rmsprop", "sgd"]
+    assert len(study.trials) == 3
 
 
 def test_workers_auto_and_gpu_pinning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from nnlab.errors import TrialFailed
 from nnlab.spec import Spec
 from nnlab.sweep._ledger import Ledger
 from nnlab.sweep._plan import build_plan
-from nnlab.sweep._slots import OWNER, SLOT, claim
+from nnlab.sweep._slots import SLOT, WORKER, take_slot
 from nnlab.sweep._storage import open_storage, resolve_target
 from nnlab.sweep._worker import WorkerJob, run_worker
 from nnlab.tracking import resolve_store
@@ -76,23 +76,23 @@ def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) ->
     ledger = Ledger(plan, open_storage(resolve_target(store, None)))
     parent = ledger.open(tracker, restart=False)
 
-    # a worker claimed tune slot 0 of the first cell, logged a FINISHED run, and died before telling Optuna
+    # a worker took tune slot 0 of the first cell, ran learning rate 0.5, logged a FINISHED run, and died
+    # before telling Optuna
     cell = plan.cells[0]
     study = ledger.tune(cell)
-    first = study.get_trials()[0]
-    assert claim(study, first)
-    dist = plan.dims[0].distribution()
-    study._storage.set_trial_param(first._trial_id, "train.learning_rate", dist.to_internal_repr(0.5), dist)
+    study.sampler = optuna.samplers.PartialFixedSampler({"train.learning_rate": 0.5}, optuna.samplers.RandomSampler())
+    first = take_slot(study, None)
+    assert plan.dims[0].suggest(first) == 0.5
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    study._storage.set_trial_system_attr(first._trial_id, OWNER, {"trial": 0, "host": os.uname().nodename,
-                                                                   "pid": dead.pid, "start": ""})
+    first.set_user_attr(WORKER, f"{os.uname().nodename} {dead.pid} ")
     orphan = tracker.start_run("inproc", run_name="orphan", parent_run_id=parent, tags={
         "nnlab.phase": "tune", "nnlab.status": "completed", "nnlab.slot": f"{cell.id}/tune/0",
         "nnlab.cell": cell.id, "nnlab.sweep_id": "inproc", "nnlab.trial": "0"})
+    tracker.log_params(orphan, {"train.learning_rate": 0.5})
     tracker.log_metrics(orphan, {"val_loss": 0.5, "epochs_trained": 1.0}, step=0)
     tracker.end_run(orphan, "FINISHED")
-    assert ledger.reconcile() == [f"{study.study_name}#0"]
+    assert ledger.reconcile() == [f"{cell.id}/tune/0"]
 
     job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
                     store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
