@@ -4,14 +4,16 @@ One rotation holds every sweep-sized variant, so all of them see the same machin
 
 - ``nnlab sweep bench/specs/digits_search.yaml`` with 1 worker and with 2, pruning off (goal 3:
   the same trials and epochs, so the wall-time ratio is the throughput ratio),
-- with 2 workers started as fresh interpreters (``NNLAB_WORKER_START=spawn``) instead of forked,
-  pruning off (the fork server lever),
+- with 2 workers started as fresh interpreters (``NNLAB_WORKER_START=spawn``) instead of forked from
+  multiprocessing's forkserver, pruning off, and the same with the home-made fork server those
+  workers came from before (commit ``PREVIOUS``, its ``nnlab`` package exported from git),
 - with 2 workers and median pruning, the spec as written (goals 4 and 5),
 - Keras Tuner's RandomSearch (goal 5's baseline) and a hand-written Optuna + MLflow script (the
   issue's second reference), on the same splits (exported from nnlab's loader to an .npz).
 
 Before them, goal 3's ceiling (``bench._ceiling``): two bare Keras processes against one; after
-them, a short sweep with ``--recycle 1`` forked and spawned (what a recycled worker costs).
+them, a short sweep with ``--recycle 1`` forked, spawned and forked by the previous fork server (what a
+recycled worker costs).
 
 Epochs and objectives are read back from the store's SQLite file with the standard library.
 """
@@ -93,9 +95,30 @@ def tune_runs(db: Path) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str], start: str = "fork",
-           extra: tuple[str, ...] = ()) -> Any:
-    """``start``: how the workers start (``NNLAB_WORKER_START``); ``extra``: more command-line flags."""
+PREVIOUS = "03b2b5a"  # the last commit whose workers came from nnlab's own fork server (nnlab/sweep/_forks.py)
+
+
+def previous_nnlab(ctx: Ctx) -> Path | None:
+    """The ``nnlab`` package of commit ``PREVIOUS``, exported from git into the scratch folder (None
+    outside a git checkout that has it): put first on PYTHONPATH, it runs in place of this one."""
+    import subprocess
+
+    folder = ctx.work / f"nnlab-{PREVIOUS}"
+    if (folder / "nnlab" / "sweep" / "_forks.py").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", PREVIOUS, "nnlab"],
+                             capture_output=True)
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str], start: str = "forkserver",
+           extra: tuple[str, ...] = (), code: Path | None = None) -> Any:
+    """``start``: how the workers start (``NNLAB_WORKER_START``); ``extra``: more command-line flags;
+    ``code``: a folder whose ``nnlab`` package runs instead of this one."""
     rounds = itertools.count()  # round r runs with train.seed=r: every variant of a round, the same trials
 
     def run() -> dict[str, Any]:
@@ -107,7 +130,8 @@ def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str],
         seconds, _ = run_timed([NNLAB, "sweep", str(SEARCH_SPEC), *overrides, f"sweep.pruner={pruner}",
                                 f"train.seed={seed}",
                                 "--workers", str(workers), "--progress", "lines", *extra],
-                               env=bench_env(NNLAB_STORE=str(store), NNLAB_WORKER_START=start), cwd=store,
+                               env=bench_env(NNLAB_STORE=str(store), NNLAB_WORKER_START=start,
+                                             PYTHONPATH=str(code) if code else None), cwd=store,
                                log_to=ctx.work / "logs" / f"sweep-{name}.log")
         runs = tune_runs(store / "mlflow.db")
         done = [r for r in runs if r["status"] == "completed" and r["val_loss"] is not None]
@@ -154,6 +178,9 @@ def measure_sweeps(ctx: Ctx) -> None:
         "w2_off_spawn": _sweep(ctx, "w2_off_spawn", 2, "none", overrides, start="spawn"),
         "w2_median": _sweep(ctx, "w2_median", 2, "median", overrides),
     }
+    previous = previous_nnlab(ctx)
+    if previous is not None:
+        variants["w2_off_previous"] = _sweep(ctx, "w2_off_previous", 2, "none", overrides, start="fork", code=previous)
     have_kt = ensure_keras_tuner(ctx)
     budget = ["--trials", str(trials), "--epochs", str(epochs)]
     if have_kt:
@@ -188,11 +215,21 @@ def measure_sweeps(ctx: Ctx) -> None:
                         f"{ceiling['one']:.1f} s, two (1 thread each) {ceiling['two']:.1f} s; 2 x one / two, median "
                         f"of {min(ctx.repeats, 3)}"))
     forked = per_round(lambda spawn, fork: spawn["seconds"] / fork["seconds"], "w2_off_spawn", "w2_off")
-    ctx.levers.append(Lever("workers forked from a server that imported TensorFlow, MLflow and Optuna once, vs fresh "
-                            "interpreters", "2-worker sweep, spawn / fork", f"{forked:.2f}x", "kept",
-                            f"start-up before the first run: fork "
+    ctx.levers.append(Lever("workers forked from multiprocessing's forkserver that imported TensorFlow, MLflow and "
+                            "Optuna once, vs fresh interpreters", "2-worker sweep, spawn / forkserver",
+                            f"{forked:.2f}x", "kept",
+                            f"start-up before the first run: forkserver "
                             f"{median([r['startup_seconds'] for r in s['w2_off']]):.1f} s, spawn "
                             f"{median([r['startup_seconds'] for r in s['w2_off_spawn']]):.1f} s"))
+    if s.get("w2_off_previous"):
+        before = per_round(lambda prev, now: prev["seconds"] / now["seconds"], "w2_off_previous", "w2_off")
+        ctx.levers.append(Lever(f"multiprocessing's forkserver vs nnlab's own fork server (commit {PREVIOUS})",
+                                "2-worker sweep, previous / now", f"{before:.2f}x",
+                                "replaced (the standard library's, 336 fewer lines)",
+                                f"whole sweep: previous {median([r['seconds'] for r in s['w2_off_previous']]):.1f} s, "
+                                f"now {median([r['seconds'] for r in s['w2_off']]):.1f} s; start-up before the first "
+                                f"run: previous {median([r['startup_seconds'] for r in s['w2_off_previous']]):.1f} s, "
+                                f"now {median([r['startup_seconds'] for r in s['w2_off']]):.1f} s"))
     epochs_ratio = per_round(lambda on, off: on["epochs"] / off["epochs"], "w2_median", "w2_off")
     objective = per_round(lambda on, off: (on["best_final"] - off["best_final"]) / off["best_final"], "w2_median",
                           "w2_off")
@@ -241,13 +278,25 @@ def _recycling(ctx: Ctx) -> None:
     trials = 4 if ctx.quick else 8
     overrides = [f"sweep.trials={trials}", "train.epochs=3"]
     variants = {start: _sweep(ctx, f"recycle_{start}", 2, "none", overrides, start=start, extra=("--recycle", "1"))
-                for start in ("fork", "spawn")}
+                for start in ("forkserver", "spawn")}
+    previous = previous_nnlab(ctx)
+    if previous is not None:
+        variants["previous"] = _sweep(ctx, "recycle_previous", 2, "none", overrides, start="fork",
+                                      extra=("--recycle", "1"), code=previous)
     s = alternate(variants, min(ctx.repeats, 3), log=ctx.log)
-    ratio = median([sp["seconds"] / fo["seconds"] for fo, sp in zip(s["fork"], s["spawn"], strict=False)])
+    fork = s["forkserver"]
+    ratio = median([sp["seconds"] / fo["seconds"] for fo, sp in zip(fork, s["spawn"], strict=False)])
     ctx.levers.append(Lever("recycled workers forked instead of spawned", f"{trials} runs x 3 epochs, 2 workers, "
-                            "--recycle 1, spawn / fork", f"{ratio:.2f}x", "kept",
-                            f"fork {median([r['seconds'] for r in s['fork']]):.1f} s, spawn "
+                            "--recycle 1, spawn / forkserver", f"{ratio:.2f}x", "kept",
+                            f"forkserver {median([r['seconds'] for r in fork]):.1f} s, spawn "
                             f"{median([r['seconds'] for r in s['spawn']]):.1f} s (a new worker for every run)"))
+    if s.get("previous"):
+        before = median([p["seconds"] / f["seconds"] for f, p in zip(fork, s["previous"], strict=False)])
+        ctx.levers.append(Lever(f"recycled workers: multiprocessing's forkserver vs nnlab's own fork server "
+                                f"(commit {PREVIOUS})", f"{trials} runs x 3 epochs, 2 workers, --recycle 1, "
+                                "previous / now", f"{before:.2f}x", "replaced",
+                                f"previous {median([r['seconds'] for r in s['previous']]):.1f} s, now "
+                                f"{median([r['seconds'] for r in fork]):.1f} s"))
 
 
 def main(argv: list[str]) -> int:
