@@ -3,9 +3,6 @@ first-layer gradients in its plain 24-layer sigmoid net."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -64,20 +61,17 @@ def test_study_validates_with_claims_and_profiles(study):
         Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml", profile=profile)
 
 
-def _nnlab(args: list[str], store: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NNLAB_STORE": str(store), "NNLAB_EXPERIMENTS": str(ROOT / "experiments")}
-    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
-
-
-def _report_here(args: list[str], store: Path) -> int:
-    """`nnlab report` in this process (it never imports TensorFlow): the suite reports thirteen studies, and a
-    process of its own for each cost seconds of imports apiece."""
+def _nnlab_here(args: list[str], store: Path) -> int:
+    """An ``nnlab`` command in this process (the CLI process itself is tested in tests/cli and by the
+    tutorial): the suite sweeps and reports thirteen studies, and a process of its own for each paid its
+    imports every time; here they are paid once per test process, and so are the sweep workers' (forked from
+    one forkserver that imported TensorFlow once)."""
     from nnlab.cli import COMMANDS, build_parser
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NNLAB_STORE", str(store))
         mp.setenv("NNLAB_EXPERIMENTS", str(ROOT / "experiments"))
+        mp.chdir(store.parent)
         parsed = build_parser().parse_args(args)  # registers the commands
         return COMMANDS[parsed.command](parsed)
 
@@ -85,8 +79,7 @@ def _report_here(args: list[str], store: Path) -> int:
 @pytest.mark.parametrize("study", STUDIES)
 def test_study_sweeps_and_reports_in_ci_profile(study, tmp_path):
     store = tmp_path / "store"
-    out = _nnlab(["sweep", study, "--profile", "ci", "--workers", "1", "--progress", "lines"], store, tmp_path)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert _nnlab_here(["sweep", study, "--profile", "ci", "--workers", "1", "--progress", "lines"], store) == 0
     spec = Spec.from_yaml(ROOT / "experiments" / f"{study}.yaml", profile="ci")
     from nnlab.spec import expand
 
@@ -96,7 +89,7 @@ def test_study_sweeps_and_reports_in_ci_profile(study, tmp_path):
     children = [r for r in client.search_runs([exp.experiment_id], max_results=1000)
                 if r.data.tags.get("nnlab.phase") in ("tune", "confirm")]
     assert len(children) == expected_runs
-    assert _report_here(["report", study, "--profile", "ci", "--out", str(tmp_path / "report")], store) == 0
+    assert _nnlab_here(["report", study, "--profile", "ci", "--out", str(tmp_path / "report")], store) == 0
     assert (tmp_path / "report" / "report.html").stat().st_size > 1000
     assert (tmp_path / "report" / "cells.csv").exists()
     if study == "depth":  # the same sweep shows the claim's mechanism (one sweep fewer in the suite)
