@@ -55,9 +55,12 @@ def _listening(port: int) -> list[str]:
 @pytest.mark.skipif(not Path("/usr/bin/ss").exists() and not Path("/bin/ss").exists(), reason="needs ss(8)")
 def test_ui_binds_to_loopback_by_default(tmp_path):
     port = _free_port()
+    # one server process (MLflow starts four by default): it binds the same address, and the socket listens
+    # once one process has imported the app rather than once the first of four has, side by side on the cores
+    env = {**os.environ, "NNLAB_STORE": str(tmp_path / "store"), "MLFLOW_WORKERS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nnlab.cli", "ui", "--port", str(port)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "NNLAB_STORE": str(tmp_path / "store")}, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
         deadline = time.time() + 240  # MLflow UI start-up, slow on a loaded 2-core machine
         addresses: list[str] = []
