@@ -189,9 +189,14 @@ def test_killed_run_process_leaves_nothing_running(write_spec, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert client.get_run(running.info.run_id).info.status == "RUNNING"
-    out = subprocess.run([sys.executable, "-m", "nnlab.cli", "run", str(path), "train.epochs=1"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    # the next command, in this process: a second process would only import TensorFlow again
+    from nnlab.cli import main
+
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["run", str(path), "train.epochs=1"]) == 0
+    finally:
+        signal.signal(signal.SIGTERM, handler)  # main() makes SIGTERM unwind like Ctrl-C
     killed = client.get_run(running.info.run_id)
     assert killed.info.status == "KILLED" and killed.data.tags["nnlab.status"] == "killed"
 
