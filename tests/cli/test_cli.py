@@ -75,13 +75,3 @@ def test_validate_every_study_in_experiments():
     out = nnlab("validate", *map(str, studies), cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("ok  ") == len(studies)
-
-
-@pytest.mark.xdist_group("train")
-def test_run_command_trains_and_reports(write_spec, tmp_path):
-    path = write_spec("name: cli-run\ndata: {dataset: iris}\nmodel: {depth: 1, width: 4}\ntrain: {epochs: 2}\n")
-    store = tmp_path / "s"
-    out = nnlab("run", str(path), "train.epochs=1", env={"NNLAB_STORE": str(store)})
-    assert out.returncode == 0, out.stderr
-    assert "completed" in out.stdout and "test_accuracy" in out.stdout
-    assert (store / "mlflow.db").exists()

@@ -1,4 +1,5 @@
-"""``nnlab run`` shows its epochs: a live bar on a (pseudo-)terminal, one plain line per epoch in logs."""
+"""``nnlab run`` shows its epochs: a live bar on a (pseudo-)terminal, one plain line per epoch in logs; then its
+result."""
 
 from __future__ import annotations
 
@@ -71,12 +72,17 @@ def test_run_on_a_terminal_shows_a_bar(write_spec, tmp_path):
     assert "completed after 12" in shown  # then the result table
 
 
-def test_run_in_a_log_prints_a_line_per_epoch(write_spec, tmp_path):
+def test_run_in_a_log_prints_a_line_per_epoch_then_its_result(write_spec, tmp_path):
+    """And the run as a whole, checked on this process rather than on a second one: the override applied, the
+    result table printed, the store written."""
     path = write_spec(SPEC)
+    store = tmp_path / "store"
     out = subprocess.run([sys.executable, "-m", "nnlab.cli", "run", str(path), "train.epochs=3"], cwd=tmp_path,
-                         env=env(tmp_path / "store"), capture_output=True, text=True, timeout=240)
+                         env=env(store), capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert re.fullmatch(r"epoch 1/3  loss \S+  val_loss \S+  val_accuracy \S+  \(\d+\.\d s\)", lines[0]), lines[0]
     assert not re.search(r"\d+/3 epochs", out.stdout) and "\x1b" not in out.stdout  # no bar
+    assert "completed after 3" in out.stdout and "test_accuracy" in out.stdout
+    assert (store / "mlflow.db").exists()
