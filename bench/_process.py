@@ -94,7 +94,7 @@ def measure_run(ctx: Ctx, epochs: int) -> None:
 
 
 def measure_help(ctx: Ctx) -> None:
-    repeats = max(5, ctx.repeats * 3)
+    repeats = ctx.repeats if ctx.quick else max(5, ctx.repeats * 3)  # --quick proves it runs; nothing more
     ctx.log(f"goal 9: nnlab --help start-up, {repeats} rounds")
     variants = {
         "help": lambda: run_timed([NNLAB, "--help"], env=bench_env())[0],
