@@ -202,7 +202,11 @@ class SlotRunner:
                 self._sampler(cell, study, trial.number)
             self.heartbeat = _Heartbeat(self.storage.storage, study, trial)
 
-        return take_slot(study, self.claims, before_ask=before_ask, taken=taken)
+        trial = take_slot(study, self.claims, before_ask=before_ask, taken=taken)
+        if trial is None and self.heartbeat is not None:  # taken, then found failed by a coordinator
+            self.heartbeat.stop.set()
+            self.heartbeat = None
+        return trial
 
     def _sampler(self, cell: Any, study: Any, number: int) -> None:
         from nnlab.sweep._pruners import build_pruner
@@ -238,6 +242,7 @@ class SlotRunner:
         finally:
             if self.heartbeat is not None:
                 self.heartbeat.stop.set()
+                self.heartbeat = None
 
     def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
         """The values this slot sets (cell, tuned values, a confirm repeat's seed keys) and its MLflow tags."""
