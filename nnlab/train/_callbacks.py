@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,7 +53,9 @@ class Diagnostics(Callback):
     Layers follow the builders' naming contract: ``hidden_XX`` owns block XX's kernel,
     ``act_XX`` is its activation output. Eager (no trace to pay per model), and one forward
     pass gives both: a probe model returns the activations and the output, whose loss the tape
-    differentiates.
+    differentiates. Under a mixed precision policy the probe computes in float32 on the same
+    (float32) weights: a float16 backward pass flushes gradients below ~6e-8 to zero, which would
+    make "the first layer's gradient is below 1e-6" hold for the number format, not the network.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, loss: Any, activation: str) -> None:
@@ -83,11 +86,12 @@ class Diagnostics(Callback):
         if self._probe is None:
             self._setup()
         n_acts = len(self._act_names)
-        with tf.GradientTape() as tape:
-            outs = self._probe(self.x, training=False)
-            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-            value = self.loss_fn(self.y, outs[n_acts])
-        grads = tape.gradient(value, [kr.value for kr in self._kernels])
+        with computing_in_float32(self._probe):
+            with tf.GradientTape() as tape:
+                outs = self._probe(self.x, training=False)
+                outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+                value = self.loss_fn(self.y, outs[n_acts])
+            grads = tape.gradient(value, [kr.value for kr in self._kernels])
         out: dict[str, float] = {}
         for name, g in zip(self._names, grads, strict=True):
             out[f"grad_norm/{name}"] = float(tf.norm(g)) if g is not None else 0.0
@@ -118,6 +122,27 @@ class Diagnostics(Callback):
             self.latest = self.compute()
         except (ValueError, TypeError):  # a layout the probe cannot follow: diagnostics are best effort
             self.latest = {}
+
+
+def _layers(model: Any) -> Iterator[Any]:
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _layers(layer)
+
+
+@contextlib.contextmanager
+def computing_in_float32(model: Any) -> Iterator[None]:
+    """Every layer of ``model`` (nested ones too) computing in float32 for the duration, its own dtype
+    policy put back afterwards. nnlab keeps weights in float32 under every policy, so this evaluates
+    the very same weights at full precision. Nothing traces meanwhile: callers run it eagerly."""
+    low = [(layer, layer.dtype_policy) for layer in _layers(model) if layer.compute_dtype != "float32"]
+    try:
+        for layer, _ in low:
+            layer.dtype_policy = "float32"
+        yield
+    finally:
+        for layer, policy in low:
+            layer.dtype_policy = policy
 
 
 class TrainEval(Callback):

@@ -96,3 +96,44 @@ def test_an_unknown_precision_is_a_located_error(write_spec):
     message = str(info.value)
     assert message.startswith(f"{path}:4: ") and "train.precision" in message
     assert "mixed_float16" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_gradient_diagnostics_under_mixed_precision_agree_with_float32_on_the_same_weights(write_spec, policy):
+    """A deep sigmoid net's first-layer gradient (~1e-9 here) flushes to zero in a float16 backward pass;
+    the diagnostics probe in float32 on the same weights, so they report what float32 reports."""
+    import numpy as np
+    import tensorflow as tf
+
+    from nnlab.train._callbacks import Diagnostics, computing_in_float32
+
+    text = """
+    name: deepmixed
+    data: {dataset: digits_flat, train_size: 200}
+    model: {family: mlp, depth: 12, width: 16, activation: sigmoid}
+    train: {epochs: 1}
+    """
+    found = {}
+    for precision in ("float32", policy):
+        prepared = prepare(Spec.from_yaml(write_spec(text), [f"train.precision={precision}"]))
+        model, data = prepared.model, prepared.data
+        probe = Diagnostics(data.x_train[:64], data.y_train[:64], keras().losses.SparseCategoricalCrossentropy(),
+                            "sigmoid")
+        probe.set_model(model)
+        found[precision] = probe.compute()
+        first = model.get_layer("hidden_01")
+        if precision != "float32":
+            assert first.compute_dtype != "float32"  # the model's own policy is put back after probing
+            with tf.GradientTape() as tape:  # what a probe in the model's own precision would see
+                loss = probe.loss_fn(probe.y, model(probe.x, training=False))
+            raw = float(tf.norm(tf.cast(tape.gradient(loss, first.kernel.value), "float32")))
+            with computing_in_float32(model):
+                assert first.compute_dtype == "float32"
+    reference, mixed = found["float32"], found[policy]
+    first_norm = reference["grad_norm/hidden_01"]
+    assert 0 < first_norm < 1e-6  # a vanishing gradient float32 can still measure
+    assert set(mixed) == set(reference)
+    for key, value in reference.items():
+        assert mixed[key] == pytest.approx(value, rel=1e-5, abs=1e-12), key
+    if policy == "mixed_float16":
+        assert raw == 0.0 or not np.isclose(raw, first_norm, rtol=0.1)  # the error the float32 probe avoids
