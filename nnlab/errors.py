@@ -78,6 +78,28 @@ def no_space(exc: BaseException) -> BaseException | None:
     return None
 
 
+# TensorFlow's out-of-memory error, and the texts its CUDA, cuDNN and cuBLAS failures carry
+DEVICE_FAULT_CLASSES = ("ResourceExhaustedError",)
+DEVICE_FAULT_TEXTS = ("out of memory", "oom when allocating", "failed to allocate", "cuda_error", "cudnn_status",
+                      "cublas_status", "cuda runtime error", "an illegal memory access")
+
+
+def device_fault(exc: BaseException) -> BaseException | None:
+    """The exception in ``exc``'s chain that says the accelerator failed the run (out of device memory,
+    a CUDA, cuDNN or cuBLAS error), else None: a fault of the machine, not an outcome of the run."""
+    for current in exception_chain(exc):
+        if type(current).__name__ in DEVICE_FAULT_CLASSES:
+            return current
+        if any(text in str(current).lower() for text in DEVICE_FAULT_TEXTS):
+            return current
+    return None
+
+
+class DeviceFault(FatalError):
+    """The accelerator failed under a run (see ``device_fault``): the run is ended KILLED, its slot goes
+    back to the queue, and the worker stops so that a fresh one starts with its memory released."""
+
+
 def no_space_message(exc: BaseException, doing: str) -> str:
     """One line for a full disk: what was being done, where, and how to go on."""
     full = no_space(exc) or exc

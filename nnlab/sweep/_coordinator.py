@@ -32,7 +32,8 @@ STOP_GRACE_S = 30.0
 MAX_CRASHES = 3  # worker deaths in a row without a finished run before the sweep gives up
 AUTO_CPU_WORKERS = 4
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
-WORKER_SETUP, WORKER_STORE_FAILED = 3, 4  # worker exit codes: could not start; a store failed under it
+WORKER_SETUP, WORKER_STORE_FAILED, WORKER_DEVICE_FAULT = 3, 4, 5  # worker exit codes: could not start; a store
+# failed under it; the accelerator failed under its run (out of memory, a CUDA error)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class WorkerPool:
         self.procs: dict[int, _Proc] = {}
         self.status_dir: Path | None = None  # set for a live display: where workers say what they train
         self._starting: threading.Thread | None = None
+        self.capacity = size  # workers kept running: fewer after repeated accelerator faults
 
     def worker_env(self, index: int) -> dict[str, str]:
         """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n; with a
@@ -535,6 +537,7 @@ def _check_failed(plan: Any, snapshot: Any, tracker: Any, parent: str) -> None:
 def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any, snapshot: Any,
            stop: _StopFlag) -> Any:
     crashes, done_at_crash = 0, -1  # worker deaths since the last finished run
+    faults = 0  # accelerator faults since the last finished run
     last_reconcile = time.monotonic()
     while True:
         time.sleep(POLL_S)
@@ -559,15 +562,23 @@ def _watch(plan: Any, ledger: Any, tracker: Any, pool: WorkerPool, display: Any,
             return snapshot
         if died:
             if snapshot.done > done_at_crash:
-                crashes = 0
+                crashes = faults = 0
             crashes += len(died)
+            for proc, rc in died:
+                if rc == WORKER_DEVICE_FAULT:  # its slot is queued again; a repeat runs fewer workers at once
+                    faults += 1
+                    display.note(f"worker {proc.index}: {re.sub(r'^nnlab worker [0-9]+: ', '', proc.last_error())}")
+                    if faults > 1 and pool.capacity > 1:
+                        pool.capacity -= 1
+                        display.note(f"the accelerator failed again: going on with {pool.capacity} worker"
+                                     f"{'s' if pool.capacity > 1 else ''} at once")
             done_at_crash = snapshot.done
             if crashes > MAX_CRASHES:
                 proc, rc = died[-1]
                 raise FatalError(f"workers keep dying (last: worker {proc.index}, exit {rc}); see {proc.log_path}: "
                                  f"{proc.tail(3)}")
         waiting = snapshot.waiting()
-        for index in pool.free_slots()[:waiting]:
+        for index in [i for i in pool.free_slots() if i < pool.capacity][:waiting]:
             pool.start(index)  # a recycled or dead worker's replacement, while work is queued
 
 

@@ -183,6 +183,10 @@ class LineDisplay:
     def stop(self) -> None:
         return None
 
+    def note(self, line: str) -> None:
+        """A line about the sweep itself (a worker's fault), between the runs' lines."""
+        self.console.print(line, markup=False, highlight=False)
+
     def _mark(self, snapshot: Snapshot, *, show: bool) -> None:
         width = len(str(snapshot.total))
         done = snapshot.done - sum(1 for _ in self._new(snapshot))
@@ -267,6 +271,10 @@ class LiveDisplay:
     def update(self, snapshot: Snapshot, statuses: dict[int, dict[str, Any]] | None = None) -> None:
         if self._live is not None:
             self._live.update(self._render(snapshot, statuses or {}))
+
+    def note(self, line: str) -> None:
+        """A line about the sweep itself, printed above the live display."""
+        self.console.print(line, markup=False, highlight=False)
 
     def stop(self) -> None:
         if self._live is not None:

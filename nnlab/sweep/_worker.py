@@ -8,8 +8,10 @@ load; answered on the pipe), then its ``WorkerJob``, or None when it is not need
 A worker returns 0 when no work is left or after ``max_runs`` runs (the coordinator then starts a
 fresh one, so memory stays flat), 130 when interrupted (SIGINT/SIGTERM: at the next epoch boundary
 the run is ended KILLED in MLflow and its slot queued again), 3 when it cannot start, 4 when a store
-failed under it (a full disk, the Optuna database unreachable past its retries: the run is ended
-KILLED and its slot queued again where the stores still allow it), each with one line on stderr.
+failed under it (a full disk, the Optuna database unreachable past its retries), 5 when the
+accelerator failed under a run (out of device memory, a CUDA error): in the last two cases the run
+is ended KILLED and its slot queued again where the stores still allow it, each with one line on
+stderr.
 ``run_worker`` is the same loop, callable in-process.
 """
 
@@ -25,7 +27,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab.errors import NnlabError, SpecError, StoreFailed, TrialFailed, no_space, no_space_message
+from nnlab.errors import (
+    DeviceFault,
+    NnlabError,
+    SpecError,
+    StoreFailed,
+    TrialFailed,
+    device_fault,
+    no_space,
+    no_space_message,
+)
 from nnlab.sweep._slots import (
     ERROR,
     RUN_ID,
@@ -38,7 +49,7 @@ from nnlab.sweep._slots import (
     take_slot,
 )
 
-EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_DEVICE_FAULT, EXIT_INTERRUPTED = 0, 1, 3, 4, 5, 130
 IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
 IDLE_POLL_REMOTE_S = 2.0  # ... a database shared by machines less so
 TAG = "nnlab."
@@ -291,6 +302,11 @@ class SlotRunner:
         except Exception as exc:
             if no_space(exc) is not None:  # not the run's failure: it runs again once there is space
                 self._disk_full(job, exc)
+            fault = device_fault(exc)
+            if fault is not None:  # nor is the accelerator's: it runs again in a fresh worker
+                line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
+                self._machine_fault(job, DeviceFault, lambda run: f"the accelerator failed under run {run} "
+                                    f"({type(fault).__name__}: {line}); its slot is queued again")
             if not isinstance(exc, TrialFailed):
                 raise
             return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
@@ -340,19 +356,24 @@ class SlotRunner:
             enqueue_slots(job.study, [job.slot], job.trial.params)
 
     def _disk_full(self, job: Claimed, exc: BaseException) -> None:
-        """A full disk under a run: end it KILLED (never FAILED, which would be its result), put its slot
-        back, and stop with one line. Each step is best effort: the full disk may be the tracking store's."""
-        run_id = _quietly(self._last_run_id, job.key)
+        """A full disk under a run: stop. The full disk may be the tracking store's."""
         store = self.tracker.store
         local = store.embedded or store.tracking_uri.startswith("sqlite")  # workers get the embedded store's URI
         where = f" in {store.root.resolve()}" if local else ""
-        message = no_space_message(exc, f"writing run {run_id or job.key}{where}")
+        self._machine_fault(job, StoreFailed, lambda run: no_space_message(exc, f"writing run {run}{where}"))
+
+    def _machine_fault(self, job: Claimed, kind: type[NnlabError], say: Any) -> None:
+        """A fault of the machine under a run (a full disk, the accelerator): end the run KILLED (never
+        FAILED, which would be its result), put its slot back, and stop with one line. Each step is
+        best effort: the fault may be the stores'."""
+        run_id = _quietly(self._last_run_id, job.key)
+        message = say(run_id or job.key)
         if run_id:
             _quietly(self.tracker.set_tags, run_id, {f"{TAG}status": "killed", f"{TAG}error": message[:500]})
             _quietly(self.tracker.end_run, run_id, "KILLED")
-        _quietly(self._give_back, job)
+        _quietly(self._give_back, job, "device_fault" if kind is DeviceFault else "interrupted")
         print(f"{job.key} trial {job.trial.number}: stopped: {message}", flush=True)
-        raise StoreFailed(message) from None
+        raise kind(message) from None
 
     # -- MLflow: failed records, adoption ---------------------------------------------------------
     def _failed_run(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str], error: str,
@@ -600,6 +621,8 @@ def _work(job: WorkerJob, stop: Stop) -> int:
         return EXIT_INTERRUPTED
     except NnlabError as exc:
         print(f"nnlab worker {job.worker}: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+        if isinstance(exc, DeviceFault):
+            return EXIT_DEVICE_FAULT
         return EXIT_STORE_FAILED if isinstance(exc, StoreFailed) else EXIT_SETUP
     except Exception as exc:
         if no_space(exc) is None:

@@ -120,3 +120,52 @@ def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) ->
     assert [v.done for v in failed.confirm] == [False]
     assert sorted(fake.calls).count(f"{plan.cells[1].id}/tune/0") == 1
     assert {r.info.status for r in runs if r.data.tags["nnlab.cell"] == plan.cells[1].id} == {"FAILED"}
+
+
+def test_an_accelerator_fault_gives_the_slot_back_and_is_never_a_result(fake: FakeTraining, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of device memory under a run (as TensorFlow raises it, through the runner's TrialFailed): the run
+    is KILLED, not FAILED; its trial fails without an outcome and the slot is queued again; the worker
+    stops (a fresh one starts with the memory released) and the next one runs the slot."""
+    import tensorflow as tf
+
+    from nnlab.errors import DeviceFault, device_fault
+
+    oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[4096,4096]")
+    assert device_fault(TrialFailed("ResourceExhaustedError: OOM")) is None  # text alone names no class
+    chained = TrialFailed("failed")
+    chained.__cause__ = oom
+    assert device_fault(chained) is oom and device_fault(RuntimeError("CUDA_ERROR_ILLEGAL_ADDRESS")) is not None
+    assert device_fault(ValueError("shapes do not match")) is None
+
+    real = fake.execute
+
+    def out_of_memory(spec: Spec, tracker: Any, **kwargs: Any) -> RunResult:
+        run_id = tracker.start_run(spec.name, run_name=kwargs["run_name"], parent_run_id=kwargs["parent_run_id"],
+                                   tags={**kwargs["tags"], "nnlab.phase": kwargs["phase"], "nnlab.status": "running"})
+        tracker.end_run(run_id, "FAILED")  # what the runner records before the worker sees the cause
+        raise TrialFailed(f"ResourceExhaustedError: {oom.message}") from oom
+
+    path = write_spec(tmp_path, "oom", {"seeds": 2, "pruner": "none"})
+    plan = build_plan(Spec.from_yaml(path), None)
+    store = resolve_store(None, str(tmp_path / "store"))
+    tracker = Tracker(store)
+    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
+    parent = ledger.open(tracker, restart=False)
+    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
+                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
+    monkeypatch.setattr("nnlab.train.execute", out_of_memory)
+    with pytest.raises(DeviceFault, match="the accelerator failed under run .*OOM when allocating"):
+        run_worker(job)
+    (killed,) = child_runs(all_runs(client(store.root), "oom"))
+    assert (killed.info.status, killed.data.tags["nnlab.status"]) == ("KILLED", "killed")
+    assert "ResourceExhaustedError" in killed.data.tags["nnlab.error"]
+    view = ledger.cell_progress(plan.cells[0]).confirm[0]
+    assert not view.done and len(view.waiting) == 1 and view.lost[0].user_attrs["nnlab_status"] == "device_fault"
+
+    monkeypatch.setattr("nnlab.train.execute", real)  # the device is fine again
+    assert run_worker(job) == 0
+    runs = child_runs(all_runs(client(store.root), "oom"))
+    assert sorted((r.data.tags["nnlab.slot"], r.info.status) for r in runs) == [
+        ("default/confirm/0", "FINISHED"), ("default/confirm/0", "KILLED"), ("default/confirm/1", "FINISHED")]
+    assert ledger.cell_progress(plan.cells[0]).finished
