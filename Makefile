@@ -2,13 +2,15 @@
 PYTHON    ?= python3
 VENV      ?= .venv
 BIN       := $(VENV)/bin
-EXTRAS    ?= dev
+# GPU=1 adds the `gpu` extra (TensorFlow's CUDA libraries); the default is 1 where nvidia-smi runs, GPU=0 turns it off
+GPU       ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
+EXTRAS    ?= dev$(if $(filter 1,$(GPU)),$(comma)gpu)
 # The tested versions of every package: `make install` installs exactly these, `make lock` writes them anew.
 LOCK      := constraints.txt
 # uv (a fast, pip-compatible installer) when on PATH or installable into the venv, else pip; INSTALLER=pip forces pip
 INSTALLER ?= auto
 # a new stamp, and so a reinstall, whenever pyproject.toml or the lock changes
-STAMP     := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)
+STAMP     := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)-$(subst $(comma),-,$(EXTRAS))
 EXP       ?= depth
 ARGS      ?=
 PORT      ?= 5000

@@ -67,6 +67,24 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, _ in enumerate(line for line in out.stdout.splitlines() if line.startswith("GPU "))]
 
 
+def gpu_memory_mb() -> dict[str, int]:
+    """Each GPU's memory in MiB by its index, as ``nvidia-smi`` reports it ({} without it)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found = {}
+    for line in out.stdout.splitlines() if out.returncode == 0 else []:
+        index, _, total = (part.strip() for part in line.partition(","))
+        if index.isdigit() and total.isdigit():
+            found[index] = int(total)
+    return found
+
+
+GPU_SHARE = 0.9  # of a GPU's memory, split among the workers that share it (the rest: CUDA's own use)
+
+
 def resolve_workers(value: int | str | None, default: int | str, gpus: list[str]) -> int:
     """``auto``: one per visible GPU; without GPUs, min(CPU cores, 4)."""
     value = default if value is None else value
@@ -133,10 +151,13 @@ class WorkerPool:
         self.status_dir: Path | None = None  # set for a live display: where workers say what they train
         self._starting: threading.Thread | None = None
         self.capacity = size  # workers kept running: fewer after repeated accelerator faults
+        self._gpu_memory: dict[str, int] | None = None
 
     def worker_env(self, index: int) -> dict[str, str]:
-        """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n; with a
-        live display, the file its runs write their epochs to."""
+        """A fair share of the CPU threads; with GPUs, worker ``index`` sees only GPU ``index`` mod n, and
+        where several workers share a GPU each may use an equal share of its memory; with a live display,
+        the file its runs write their epochs to."""
+        from nnlab.train._env import GPU_MEMORY_ENV
         from nnlab.train._runner import WORKER_STATUS_ENV
 
         env = dict(self.env)
@@ -145,8 +166,16 @@ class WorkerPool:
         env.pop(WORKER_STATUS_ENV, None)
         if self.status_dir is not None:
             env[WORKER_STATUS_ENV] = str(self.status_path(index))
+        env.pop(GPU_MEMORY_ENV, None)
         if self.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
+            gpu = self.gpus[index % len(self.gpus)]
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+            sharing = len(range(index % len(self.gpus), self.size, len(self.gpus)))
+            if sharing > 1:
+                if self._gpu_memory is None:
+                    self._gpu_memory = gpu_memory_mb()
+                if gpu in self._gpu_memory:
+                    env[GPU_MEMORY_ENV] = str(int(self._gpu_memory[gpu] * GPU_SHARE // sharing))
         return env
 
     def start_method(self) -> str:
@@ -397,7 +426,8 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
     warm.start()
     try:
         try:
-            pool.preflight({"spec": opts.spec, "overrides": list(opts.overrides), "profile": opts.profile})
+            pool.preflight({"spec": opts.spec, "overrides": list(opts.overrides), "profile": opts.profile,
+                            "gpus": gpus})
         finally:
             warm.join()
         if storage is None and not target.embedded:

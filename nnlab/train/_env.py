@@ -94,6 +94,32 @@ def keras() -> Any:
     return _keras
 
 
+GPU_MEMORY_ENV = "NNLAB_GPU_MEMORY_MB"  # a worker's share of its GPU, set by a sweep that puts several on one
+
+
+@lru_cache(maxsize=1)
+def configure_gpus() -> tuple[str, ...]:
+    """The GPUs TensorFlow sees, each set up before its first use so that no process claims a whole
+    device: a memory limit of ``$NNLAB_GPU_MEMORY_MB`` (one of several sweep workers sharing the GPU),
+    else memory growth (TensorFlow allows one or the other per device). Called before a model is
+    built, never in the forkserver that sweep workers are forked from (it would start CUDA there)."""
+    keras()
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    limit = os.environ.get(GPU_MEMORY_ENV, "")
+    for gpu in gpus:
+        try:
+            if limit.isdigit() and int(limit) > 0:
+                tf.config.set_logical_device_configuration(
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=int(limit))])
+            else:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            pass  # the runtime started already (a second model in this process): as it was set up then
+    return tuple(gpu.name for gpu in gpus)
+
+
 def freeze_imported() -> None:
     """Exempt every object alive now - mostly the imported modules, ~400,000 with TensorFlow and Keras -
     from Python's cyclic garbage collector, so that its full collections (``clear_session`` runs one

@@ -92,9 +92,10 @@ def _pretrain_cfg(spec: Spec) -> Any:
 def prepare(spec: Spec) -> Prepared:
     """Load the data and build the model. Raises SpecError for input the spec alone could not catch."""
     from nnlab.models import build_model
-    from nnlab.train._env import keras
+    from nnlab.train._env import configure_gpus, keras
 
     k = keras()
+    configure_gpus()
     try:
         data = load_dataset(spec.data)
         pretrain_data = load_dataset(_pretrain_cfg(spec)) if spec.train.pretrain is not None else None

@@ -158,6 +158,15 @@ def test_workers_auto_and_gpu_pinning(monkeypatch: pytest.MonkeyPatch, tmp_path:
     pool = WorkerPool(size=3, gpus=gpus, log_dir=tmp_path, log_name="x", env={"PATH": "/bin"})
     assert [pool.worker_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["2", "5", "2"]
     assert pool.worker_env(0)["NNLAB_THREADS"] == str(threads_per_worker(3))
+    assert "NNLAB_GPU_MEMORY_MB" not in pool.worker_env(0)  # memory unknown here: each grows its own
+    # two workers on GPU 2, one on GPU 5: those sharing a GPU split 90% of its memory (nvidia-smi's figure)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\nprintf '2, 81559\\n5, 40960\\n'\n")
+    (fake / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    pool = WorkerPool(size=3, gpus=gpus, log_dir=tmp_path, log_name="x", env={"PATH": "/bin"})
+    assert [pool.worker_env(i).get("NNLAB_GPU_MEMORY_MB") for i in range(3)] == ["36701", None, "36701"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert visible_gpus() == []
 

@@ -79,3 +79,19 @@ def test_a_sweep_gives_the_same_results_forked_and_spawned(tmp_path: Path) -> No
         values[mode] = sorted((r.data.params["train.learning_rate"], r.data.metrics["val_loss"]) for r in runs)
         assert len({r.data.tags["nnlab.pid"] for r in runs}) == workers  # every worker ran
     assert values["forkserver"] == values["spawn"]
+
+
+def test_a_gpu_that_tensorflow_cannot_use_stops_the_sweep_with_one_line(tmp_path: Path) -> None:
+    """nvidia-smi lists a GPU, TensorFlow (no CUDA libraries here) sees none: the sweep must not go on
+    silently on the CPU while it says it is pinned to GPU 0."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-5f0c2f4e-0000-0000-0000-000000000000)'\n")
+    (fake / "nvidia-smi").chmod(0o755)
+    spec = write_spec(tmp_path, "nocuda", {"seeds": 1})
+    env = {**cli_env(tmp_path / "store"), "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    done = nnlab(["sweep", str(spec)], tmp_path / "store", tmp_path, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "nvidia-smi lists GPU 0, but TensorFlow sees none" in line and "make install GPU=1" in line
+    assert "Traceback" not in done.stderr and not (tmp_path / "store" / "mlflow.db").exists()
