@@ -117,6 +117,11 @@ def study_report(study: StudyRuns, reader: RunReader | None, *, method: str = "w
                f"failed and counted against their cell ({IMPUTE_RULE})")
     if basis == CONFIRM:
         note += "; " + repeats_note(ev)
+    devices = sorted({str(d) for d in ev["device"].dropna()}) if "device" in ev else []
+    if len(devices) > 1:  # float results and timings differ between devices: the arms may not compare
+        problems.append(f"{study.name}: its runs ran on different devices ({', '.join(devices)}); results of "
+                        "one setting can differ between them, so compare arms run on one device")
+        print(f"warning: {problems[-1]}", file=sys.stderr)
     counts = runs["status"].value_counts()
     note += " (runs: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items()) + ")"
     report = StudyReport(study=study, claims=claims, cells=cells,

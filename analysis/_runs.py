@@ -32,7 +32,7 @@ from nnlab.spec import param_value
 
 SEARCH_MAX = 1_000_000  # runs one search reads (MLflow pages through them)
 PARAM = "param:"
-META_COLUMNS = ("run_id", "run_name", "experiment", "status", "mlflow_status", "phase", "cell", "sweep_id",
+META_COLUMNS = ("run_id", "run_name", "experiment", "status", "mlflow_status", "phase", "cell", "device", "sweep_id",
                 "slot", "trial", "seed_index", "parent_run_id", "start_time", "end_time")
 HISTORY_COLUMNS = ("run_id", "key", "step", "value")
 _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running",
@@ -105,6 +105,7 @@ def _table(base: Iterable[Sequence[Any]], tags: Iterable[Sequence[Any]], metrics
                                                                          strict=True)],
         "mlflow_status": mlflow_status,
         "phase": [p or "run" for p in tag("nnlab.phase", none)], "cell": tag("nnlab.cell", none),
+        "device": tag("nnlab.device", none),
         "sweep_id": tag("nnlab.sweep_id", none), "slot": tag("nnlab.slot", none),
         "trial": [_int_or_none(v) for v in tag("nnlab.trial", none)],
         "seed_index": [_int_or_none(v) for v in tag("nnlab.seed_index", none)],

@@ -145,6 +145,17 @@ def computing_in_float32(model: Any) -> Iterator[None]:
             layer.dtype_policy = policy
 
 
+class OnTrainBegin(Callback):
+    """Calls ``fn(model)`` once training begins (the model compiled: its resolved settings known)."""
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.fn(self.model)
+
+
 class TrainEval(Callback):
     """The loss and metrics of a fixed subset of the training split, in inference mode, at each epoch end,
     as ``train_eval_<metric>``.

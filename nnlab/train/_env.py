@@ -173,3 +173,36 @@ def device_description() -> str:
     if gpus:
         return f"gpu:{len(gpus)}"
     return f"cpu:{os.cpu_count()}"
+
+
+def device_tags() -> dict[str, str]:
+    """What a run ran on, as MLflow tags: ``nnlab.device`` (``cpu:N`` or ``gpu:N``) and, on GPUs, each
+    one's model and compute capability and the CUDA and cuDNN versions TensorFlow was built with."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    details = []
+    for gpu in gpus:
+        try:
+            details.append(tf.config.experimental.get_device_details(gpu))
+        except (RuntimeError, ValueError):
+            details.append({})
+    try:
+        build = dict(tf.sysconfig.get_build_info())
+    except Exception:  # noqa: BLE001 - a build without the table: nothing to say about CUDA
+        build = {}
+    return {"nnlab.device": device_description(), **gpu_tags(details, build)}
+
+
+def gpu_tags(details: list[dict[str, Any]], build: dict[str, Any]) -> dict[str, str]:
+    """Tags from TensorFlow's device details (one dict per GPU) and build info; {} without GPUs."""
+    if not details:
+        return {}
+    names = [str(d.get("device_name") or "unknown") for d in details]
+    capabilities = [".".join(str(part) for part in d["compute_capability"]) if d.get("compute_capability")
+                    else "unknown" for d in details]
+    tags = {"nnlab.gpu_name": ", ".join(names), "nnlab.gpu_compute_capability": ", ".join(capabilities)}
+    cuda, cudnn = build.get("cuda_version"), build.get("cudnn_version")
+    if cuda or cudnn:
+        tags["nnlab.cuda_build"] = f"cuda {cuda or '?'}, cudnn {cudnn or '?'}"
+    return tags

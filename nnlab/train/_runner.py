@@ -221,7 +221,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     """
     from nnlab.models import build_model
     from nnlab.train import _callbacks as cb
-    from nnlab.train._env import device_description, keras
+    from nnlab.train._env import device_tags, keras
 
     k = keras()
     spec, data, model = prepared.spec, prepared.data, prepared.model
@@ -238,7 +238,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
             SOURCE_NAME: spec.source,
             f"{TAG}keras_version": k.__version__,
             f"{TAG}tensorflow_version": _tf_version(),
-            f"{TAG}device": device_description(),
+            **device_tags(),
             **(tags or {}),
         })
         tracker.log_params(run_id, run_params(spec, data))
@@ -273,6 +273,9 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
                                                    restore_best_weights=spec.train.restore_best))
     if progress:
         callbacks.append(cb.Progress(spec.train.epochs, spec.name))
+    if tracker is not None and run_id is not None:  # what train.jit_compile (auto: a GPU's) came to
+        callbacks.append(cb.OnTrainBegin(lambda m: tracker.set_tags(run_id, {f"{TAG}jit_compile": str(
+            bool(m.jit_compile)).lower()})))
     status_file = os.environ.get(WORKER_STATUS_ENV)
     if status_file:  # a sweep worker whose coordinator shows what each worker trains
         about = {"run": run_name or spec.name, "phase": phase, "cell": (tags or {}).get(f"{TAG}cell", ""),

@@ -202,3 +202,22 @@ def test_learning_curves_leave_out_the_final_point_after_the_epochs() -> None:
     runs = pd.DataFrame({"run_id": ["a", "b"], "epochs_trained": [3.0, float("nan")]})
     hist = epoch_history(history, runs)(["a", "b"], ["val_loss"])
     assert list(hist["step"]) == [0, 1, 2, 0, 1]
+
+
+def test_a_study_whose_runs_span_devices_is_flagged(lab: Path, tracker: Any) -> None:
+    """Runs of one study on a CPU and on a GPU: the same setting can give other numbers on each, so the
+    report says so (the runs table carries each run's device)."""
+    from conftest import make_study
+
+    spec, parent = make_study(lab, tracker, "devices", _body(report=[]), trials=2, seeds=3)
+    runs = tracker.client.search_runs([tracker.experiment_id(spec.name)],
+                                      filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    for i, run in enumerate(sorted(runs, key=lambda r: r.info.run_id)):
+        tracker.set_tags(run.info.run_id, {"nnlab.device": "gpu:1" if i % 2 else "cpu:2"})
+    report = build_report(["devices"], log_artifacts=False)
+    (note,) = [p for p in report.problems if "devices" in p and "different devices" in p]
+    assert "(cpu:2, gpu:1)" in note
+    assert "Note: " + note in (lab / "reports" / "devices" / "report.md").read_text()
+    for run in runs:
+        tracker.set_tags(run.info.run_id, {"nnlab.device": "cpu:2"})
+    assert not [p for p in build_report(["devices"], log_artifacts=False).problems if "different devices" in p]

@@ -63,6 +63,19 @@ def test_jit_compile_auto_is_off_on_the_cpu_and_can_be_asked_for(write_spec):
     assert model.jit_compile is False and result.status == "completed"
     model, result = _run(write_spec, BASE, "train.epochs=1", "train.jit_compile=true")
     assert model.jit_compile is True and result.status == "completed"
+    # the resolved value is recorded with the run, auto's too
+    from mlflow import MlflowClient
+
+    from nnlab.tracking import resolve_store
+    from nnlab.tracking._mlflow import Tracker
+
+    store = resolve_store()
+    for setting, resolved in (("auto", "false"), ("true", "true")):
+        spec = Spec.from_yaml(write_spec(BASE), ["train.epochs=1", f"train.jit_compile={setting}"])
+        run = execute(prepare(spec), Tracker(store), figures=False).run_id
+        tags = MlflowClient(store.tracking_uri).get_run(run).data.tags
+        assert tags["nnlab.jit_compile"] == resolved and tags["nnlab.device"].startswith("cpu:")
+        assert "nnlab.gpu_name" not in tags
     assert math.isfinite(result.metrics["val_loss"])
 
 
@@ -137,3 +150,15 @@ def test_gradient_diagnostics_under_mixed_precision_agree_with_float32_on_the_sa
         assert mixed[key] == pytest.approx(value, rel=1e-5, abs=1e-12), key
     if policy == "mixed_float16":
         assert raw == 0.0 or not np.isclose(raw, first_norm, rtol=0.1)  # the error the float32 probe avoids
+
+
+def test_gpu_tags_name_each_gpu_its_compute_capability_and_the_cuda_build() -> None:
+    from nnlab.train._env import gpu_tags
+
+    details = [{"device_name": "NVIDIA H200", "compute_capability": (9, 0)},
+               {"device_name": "NVIDIA A100-SXM4-80GB", "compute_capability": (8, 0)}]
+    assert gpu_tags(details, {"cuda_version": "12.5.1", "cudnn_version": "9"}) == {
+        "nnlab.gpu_name": "NVIDIA H200, NVIDIA A100-SXM4-80GB", "nnlab.gpu_compute_capability": "9.0, 8.0",
+        "nnlab.cuda_build": "cuda 12.5.1, cudnn 9"}
+    assert gpu_tags([{}], {}) == {"nnlab.gpu_name": "unknown", "nnlab.gpu_compute_capability": "unknown"}
+    assert gpu_tags([], {"cuda_version": "12.5.1"}) == {}
