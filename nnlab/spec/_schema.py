@@ -227,7 +227,7 @@ class PretrainSpec(Section):
 # identifies a spec or a sweep (``Spec.spec_hash``, a sweep's structure, from which its sampler seeds
 # derive), so that a sweep started before them resumes, and draws the same trials, unchanged.
 LATE_DEFAULTS: dict[str, Any] = {
-    "train.precision": "float32", "train.jit_compile": "auto",
+    "train.precision": "float32", "train.jit_compile": "auto", "train.deterministic": False,
     # augmentation strengths: the values the augmentations had built in (in the space they act in)
     "data.shift": _AUGMENTATION.shift, "data.rotation": _AUGMENTATION.rotation, "data.zoom": _AUGMENTATION.zoom,
     "data.noise_std": _AUGMENTATION.noise_std,
@@ -271,6 +271,7 @@ class TrainSpec(Section):
     steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     jit_compile: bool | Literal["auto"] = "auto"
+    deterministic: bool = False  # TensorFlow's op determinism (GPU kernels); CPU runs are repeatable either way
     diagnostics: bool = True
     pretrain: PretrainSpec | None = None
 

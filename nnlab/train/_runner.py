@@ -163,6 +163,8 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
     optimizer = build_optimizer(spec.train, steps, lr)
     if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
         optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
+    if spec.train.deterministic:
+        _enable_determinism()
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                   steps_per_execution=_steps_per_execution(spec, steps),
                   jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
@@ -274,8 +276,8 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     if progress:
         callbacks.append(cb.Progress(spec.train.epochs, spec.name))
     if tracker is not None and run_id is not None:  # what train.jit_compile (auto: a GPU's) came to
-        callbacks.append(cb.OnTrainBegin(lambda m: tracker.set_tags(run_id, {f"{TAG}jit_compile": str(
-            bool(m.jit_compile)).lower()})))
+        callbacks.append(cb.OnTrainBegin(lambda m: tracker.set_tags(run_id, {
+            f"{TAG}jit_compile": str(bool(m.jit_compile)).lower(), f"{TAG}deterministic": _determinism()})))
     status_file = os.environ.get(WORKER_STATUS_ENV)
     if status_file:  # a sweep worker whose coordinator shows what each worker trains
         about = {"run": run_name or spec.name, "phase": phase, "cell": (tags or {}).get(f"{TAG}cell", ""),
@@ -327,6 +329,23 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
         _artifacts(tracker, run_id, spec, model, result, figures)
     _finish(tracker, run_id, result, started, "FINISHED")
     return result
+
+
+_DETERMINISTIC: list[bool] = []  # set once op determinism is on in this process
+
+
+def _enable_determinism() -> None:
+    """TensorFlow's op determinism: process-wide, and TensorFlow offers no public way to turn it off, so a
+    later run of the same worker keeps it (its ``nnlab.deterministic`` tag says so)."""
+    import tensorflow as tf
+
+    if not _DETERMINISTIC:
+        tf.config.experimental.enable_op_determinism()
+        _DETERMINISTIC.append(True)
+
+
+def _determinism() -> str:
+    return "true" if _DETERMINISTIC else "false"
 
 
 def _evaluate(model: Any, data: Dataset) -> dict[str, float]:
