@@ -54,7 +54,9 @@ class SweepOptions:
 
 
 def visible_gpus() -> list[str]:
-    """GPU ids a worker may be pinned to: $CUDA_VISIBLE_DEVICES if set, else ``nvidia-smi -L``."""
+    """Devices a worker may be pinned to: $CUDA_VISIBLE_DEVICES's entries if it is set, else every GPU
+    ``nvidia-smi -L`` lists, by UUID (CUDA may number GPUs in another order than nvidia-smi does), and a
+    GPU split into MIG instances by its instances' UUIDs (a process uses one MIG instance)."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
@@ -62,23 +64,32 @@ def visible_gpus() -> list[str]:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.SubprocessError):
         return []
-    if out.returncode != 0:
-        return []
-    return [str(i) for i, _ in enumerate(line for line in out.stdout.splitlines() if line.startswith("GPU "))]
+    devices: list[str] = []
+    split: set[str] = set()  # GPUs whose MIG instances replace them
+    gpu = ""
+    for line in out.stdout.splitlines() if out.returncode == 0 else []:
+        uuid = re.search(r"\(UUID: ((?:GPU|MIG)-[^)\s]+)\)", line)
+        if line.startswith("GPU "):
+            gpu = uuid.group(1) if uuid else line.split(":", 1)[0].split()[1]  # no UUID shown: its index
+            devices.append(gpu)
+        elif line.lstrip().startswith("MIG ") and uuid and gpu:
+            split.add(gpu)
+            devices.append(uuid.group(1))
+    return [d for d in devices if d not in split]
 
 
 def gpu_memory_mb() -> dict[str, int]:
-    """Each GPU's memory in MiB by its index, as ``nvidia-smi`` reports it ({} without it)."""
+    """Each GPU's memory in MiB, by its index and by its UUID, as ``nvidia-smi`` reports it ({} without it)."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,uuid,memory.total", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.SubprocessError):
         return {}
     found = {}
     for line in out.stdout.splitlines() if out.returncode == 0 else []:
-        index, _, total = (part.strip() for part in line.partition(","))
-        if index.isdigit() and total.isdigit():
-            found[index] = int(total)
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) == 3 and parts[2].isdigit():
+            found[parts[0]] = found[parts[1]] = int(parts[2])
     return found
 
 

@@ -556,8 +556,8 @@ def preflight(request: dict[str, Any]) -> dict[str, Any]:
     cell = "?"
     pinned = request.get("gpus") or []
     if pinned and not configure_gpus():  # without this check every run would go to the CPU, silently
-        return {"error": "fatal", "message": f"nvidia-smi lists GPU {', '.join(pinned)}, but TensorFlow sees "
-                "none: its CUDA libraries are missing (install them with `make install GPU=1`, the `gpu` extra), "
+        return {"error": "fatal", "message": f"nvidia-smi lists {len(pinned)} GPU{'s' if len(pinned) > 1 else ''} "
+                f"({', '.join(pinned)}), but TensorFlow sees none: its CUDA libraries are missing (install them with `make install GPU=1`, the `gpu` extra), "
                 "or run on the CPU with CUDA_VISIBLE_DEVICES=-1"}
     try:
         plan = build_plan(Spec.from_yaml(request["spec"], request["overrides"], request["profile"]),

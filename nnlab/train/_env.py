@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -99,16 +100,20 @@ GPU_MEMORY_ENV = "NNLAB_GPU_MEMORY_MB"  # a worker's share of its GPU, set by a 
 
 @lru_cache(maxsize=1)
 def configure_gpus() -> tuple[str, ...]:
-    """The GPUs TensorFlow sees, each set up before its first use so that no process claims a whole
-    device: a memory limit of ``$NNLAB_GPU_MEMORY_MB`` (one of several sweep workers sharing the GPU),
-    else memory growth (TensorFlow allows one or the other per device). Called before a model is
+    """The GPUs TensorFlow sees. A run uses the first (a sweep pins each worker to its own), set up before
+    its first use so that no process claims a whole device: a memory limit of ``$NNLAB_GPU_MEMORY_MB``
+    (one of several sweep workers sharing the GPU), else memory growth (TensorFlow allows one or the
+    other per device). Called before a model is
     built, never in the forkserver that sweep workers are forked from (it would start CUDA there)."""
     keras()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     limit = os.environ.get(GPU_MEMORY_ENV, "")
-    for gpu in gpus:
+    if len(gpus) > 1:  # a run trains on one device: the others get no context and no memory from it
+        with contextlib.suppress(RuntimeError):
+            tf.config.set_visible_devices(gpus[:1], "GPU")
+    for gpu in gpus[:1]:
         try:
             if limit.isdigit() and int(limit) > 0:
                 tf.config.set_logical_device_configuration(

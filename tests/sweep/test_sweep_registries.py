@@ -162,13 +162,22 @@ def test_workers_auto_and_gpu_pinning(monkeypatch: pytest.MonkeyPatch, tmp_path:
     # two workers on GPU 2, one on GPU 5: those sharing a GPU split 90% of its memory (nvidia-smi's figure)
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "nvidia-smi").write_text("#!/bin/sh\nprintf '2, 81559\\n5, 40960\\n'\n")
+    (fake / "nvidia-smi").write_text("#!/bin/sh\nprintf '2, GPU-a2, 81559\\n5, GPU-a5, 40960\\n'\n")
     (fake / "nvidia-smi").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     pool = WorkerPool(size=3, gpus=gpus, log_dir=tmp_path, log_name="x", env={"PATH": "/bin"})
     assert [pool.worker_env(i).get("NNLAB_GPU_MEMORY_MB") for i in range(3)] == ["36701", None, "36701"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert visible_gpus() == []
+    # unset: nvidia-smi's list by UUID (CUDA's order may differ from its indices); a MIG-split GPU by its instances
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    (fake / "nvidia-smi").write_text("#!/bin/sh\ncat <<'EOF'\n"
+                                     "GPU 0: NVIDIA H200 (UUID: GPU-0aaa)\n"
+                                     "GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-1bbb)\n"
+                                     "  MIG 3g.40gb     Device  0: (UUID: MIG-1b00)\n"
+                                     "  MIG 3g.40gb     Device  1: (UUID: MIG-1b01)\n"
+                                     "GPU 2: NVIDIA H200 (UUID: GPU-2ccc)\nEOF\n")
+    assert visible_gpus() == ["GPU-0aaa", "MIG-1b00", "MIG-1b01", "GPU-2ccc"]
 
 
 def test_values_read_back_from_mlflow_params() -> None:

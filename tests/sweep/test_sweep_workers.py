@@ -93,5 +93,6 @@ def test_a_gpu_that_tensorflow_cannot_use_stops_the_sweep_with_one_line(tmp_path
     done = nnlab(["sweep", str(spec)], tmp_path / "store", tmp_path, env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert "nvidia-smi lists GPU 0, but TensorFlow sees none" in line and "make install GPU=1" in line
+    assert "nvidia-smi lists 1 GPU (GPU-5f0c2f4e-0000-0000-0000-000000000000), but TensorFlow sees none" in line
+    assert "make install GPU=1" in line
     assert "Traceback" not in done.stderr and not (tmp_path / "store" / "mlflow.db").exists()
