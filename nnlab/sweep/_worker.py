@@ -595,10 +595,11 @@ def serve(conn: Any, env: dict[str, str], early: str) -> None:
         stop = Stop()
         signal.signal(signal.SIGINT, stop.handler)
         signal.signal(signal.SIGTERM, stop.handler)
-        from nnlab.train._env import configure_environment, keras
+        from nnlab.train._env import apply_threads, configure_environment, keras
 
         configure_environment()
         keras()
+        apply_threads()  # forked: TensorFlow was imported in the forkserver, without this worker's share
         message = conn.recv()
         while isinstance(message, dict) and "preflight" in message:
             conn.send(preflight(message["preflight"]))

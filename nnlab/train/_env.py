@@ -69,6 +69,21 @@ def _hidden(names: tuple[str, ...]) -> Iterator[None]:
                 del sys.modules[name]
 
 
+def apply_threads() -> None:
+    """TensorFlow's thread pools sized by ``$NNLAB_THREADS``, before its runtime starts. ``keras()`` does it
+    once per process; a sweep worker forked from the forkserver (where TensorFlow was imported with the
+    forkserver's environment) does it again with its own share."""
+    threads = _env_threads()
+    if threads:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+        except RuntimeError:
+            pass  # the runtime started already: the environment variables applied
+
+
 @lru_cache(maxsize=1)
 def keras() -> Any:
     """Import and return keras (first call ~4 s: it imports TensorFlow)."""
@@ -82,13 +97,7 @@ def keras() -> Any:
             import tensorflow as tf
 
         tf.get_logger().setLevel(logging.ERROR)
-        threads = _env_threads()
-        if threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-            except RuntimeError:
-                pass  # already initialized; the environment variables applied
+        apply_threads()
         import keras as _keras
 
     freeze_imported()
