@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+# GENERATOR_NAMES: the names a spec's ``report:`` may list, declared once, where importing them costs nothing
+# (``nnlab --help`` imports this package); each names a generator module that registers itself under it
+from nnlab.registry import REPORTS as GENERATOR_NAMES
 from nnlab.registry import Registry
-
-# the names a spec's ``report:`` may list, declared once where specs are validated (no pandas there); each
-# names a generator module that registers itself under it (tested equal)
-from nnlab.spec._schema import REPORTS as GENERATOR_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,6 +15,11 @@ from nnlab.errors import SpecError
 
 T = TypeVar("T")
 
+# The names a spec's ``report:`` may list: declared here, where the CLI can read them without importing the
+# spec schema (pydantic) or the report generators (pandas, matplotlib); each names a generator module of
+# ``analysis`` that registers itself under it (tests hold the two equal).
+REPORTS = ("compare", "overfitting", "depth", "learning_rate")
+
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return ``"; did you mean 'x'?"`` for a close match, else an empty string."""

@@ -24,10 +24,9 @@ from pydantic import (
 )
 
 from nnlab.data._base import Augmentation
+from nnlab.registry import REPORTS  # declared where the CLI reads it without pydantic
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
-
-REPORTS = ("compare", "overfitting", "depth", "learning_rate")
 
 
 class Section(BaseModel):
