@@ -99,15 +99,15 @@ PREVIOUS = "03b2b5a"  # the last commit whose workers came from nnlab's own fork
 
 
 def previous_nnlab(ctx: Ctx) -> Path | None:
-    """The ``nnlab`` package of commit ``PREVIOUS``, exported from git into the scratch folder (None
-    outside a git checkout that has it): put first on PYTHONPATH, it runs in place of this one."""
+    """The ``nnlab`` and ``analysis`` packages of commit ``PREVIOUS``, exported from git into the scratch
+    folder (None outside a git checkout that has it): put first on PYTHONPATH, they run in place of these."""
     import subprocess
 
     folder = ctx.work / f"nnlab-{PREVIOUS}"
-    if (folder / "nnlab" / "sweep" / "_forks.py").is_file():
+    if (folder / "nnlab" / "sweep" / "_forks.py").is_file() and (folder / "analysis").is_dir():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", PREVIOUS, "nnlab"],
+    archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", PREVIOUS, "nnlab", "analysis"],
                              capture_output=True)
     if archive.returncode != 0:
         return None
