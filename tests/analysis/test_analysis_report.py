@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from analysis_testkit import fake_sweep, write_spec
-from conftest import LAB
+from conftest import LAB, make_study
 
 from analysis import build_report
 from nnlab.cli import main
@@ -207,8 +207,6 @@ def test_learning_curves_leave_out_the_final_point_after_the_epochs() -> None:
 def test_a_study_whose_runs_span_devices_is_flagged(lab: Path, tracker: Any) -> None:
     """Runs of one study on a CPU and on a GPU: the same setting can give other numbers on each, so the
     report says so (the runs table carries each run's device)."""
-    from conftest import make_study
-
     spec, parent = make_study(lab, tracker, "devices", _body(report=[]), trials=2, seeds=3)
     runs = tracker.client.search_runs([tracker.experiment_id(spec.name)],
                                       filter_string=f"tags.mlflow.parentRunId = '{parent}'")

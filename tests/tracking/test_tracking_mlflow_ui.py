@@ -154,7 +154,9 @@ def test_workers_logging_the_same_data_at_once_all_record_it(tmp_path):
     inputs = split_inputs(data.name, {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test)})
     root = str(tmp_path / "race-store")  # a store of its own: no MLflow engine cached by this process
     Tracker(resolve_store(store=root)).experiment_id("racing")
-    ctx = multiprocessing.get_context("fork")
+    # as sweep workers start: from the forkserver, a clean process (forking this one, where earlier tests may
+    # have started TensorFlow's runtime, leaves children that crash when they collect its objects)
+    ctx = multiprocessing.get_context("forkserver")
     n = 6
     barrier, out = ctx.Barrier(n), ctx.Queue()
     procs = [ctx.Process(target=_log_same_data_as_the_others, args=(root, barrier, inputs, out)) for _ in range(n)]
