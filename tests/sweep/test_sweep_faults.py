@@ -229,9 +229,10 @@ def proxy() -> Iterator[Outage]:
 def test_postgresql_restarts_mid_sweep_workers_retry_and_finish(pg_databases: tuple[str, str], proxy: Outage,
                                                                 tmp_path: Path) -> None:
     storage, _ = pg_databases
+    # 10 trials: runs this short must not all finish before the second outage begins
     through_proxy = storage.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     spec = write_spec(tmp_path, "pgoutage", {"tune": {"train.learning_rate": {"low": 1e-3, "high": 0.1, "log": True}},
-                                             "trials": 4, "seeds": 1, "sampler": "random", "pruner": "none"},
+                                             "trials": 10, "seeds": 1, "sampler": "random", "pruner": "none"},
                       train=QUICK)
     store = tmp_path / "store"
     env = {**cli_env(store), "NNLAB_STORAGE_RETRY_S": "12"}
@@ -279,10 +280,10 @@ def test_postgresql_restarts_mid_sweep_workers_retry_and_finish(pg_databases: tu
     code, out = finish(start(args, store, tmp_path, env=env), timeout=240)
     assert code == 0, out + _logs(store)
     runs = all_runs(mlflow, "pgoutage")
-    assert_exactly_once(runs, 4 + 1)
+    assert_exactly_once(runs, 10 + 1)
     assert finished <= {r.info.run_id for r in child_runs(runs) if r.info.status == "FINISHED"}
     direct = storage.replace("postgresql://", "postgresql+psycopg2://")
-    for phase, slots in (("tune", 4), ("confirm", 1)):
+    for phase, slots in (("tune", 10), ("confirm", 1)):
         trials = optuna.load_study(study_name=f"pgoutage/default/{phase}", storage=direct).trials
         assert sorted(t.user_attrs["nnlab_slot"] for t in trials if t.state.name == "COMPLETE") == list(range(slots))
         assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
