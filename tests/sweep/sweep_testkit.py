@@ -150,3 +150,24 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(entry.name))
     return out
+
+
+def open_sweep(path: Path, folder: Path) -> Any:
+    """A sweep of spec ``path`` opened as a coordinator opens it, on an embedded store in ``folder``:
+    (plan, store, tracker, ledger, parent run id, a worker job for ``run_worker``)."""
+    from nnlab.spec import Spec
+    from nnlab.sweep._ledger import Ledger
+    from nnlab.sweep._plan import build_plan
+    from nnlab.sweep._storage import open_storage, resolve_target
+    from nnlab.sweep._worker import WorkerJob
+    from nnlab.tracking import resolve_store
+    from nnlab.tracking._mlflow import Tracker
+
+    plan = build_plan(Spec.from_yaml(path), None)
+    store = resolve_store(None, str(folder / "store"))
+    tracker = Tracker(store)
+    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
+    parent = ledger.open(tracker, restart=False)
+    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
+                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
+    return plan, store, tracker, ledger, parent, job

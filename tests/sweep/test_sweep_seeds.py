@@ -7,17 +7,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_testkit import all_runs, child_runs, client, write_spec
+from sweep_testkit import all_runs, child_runs, client, open_sweep, write_spec
 
 from nnlab.cli import main as cli_main
 from nnlab.spec import Spec
-from nnlab.sweep._ledger import Ledger
 from nnlab.sweep._plan import build_plan
 from nnlab.sweep._progress import describe_repeats
-from nnlab.sweep._storage import open_storage, resolve_target
-from nnlab.sweep._worker import WorkerJob, run_worker
-from nnlab.tracking import resolve_store
-from nnlab.tracking._mlflow import Tracker
+from nnlab.sweep._worker import run_worker
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.xdist_group("sweep")
@@ -27,13 +23,7 @@ SEEDED = {"grid": {"model.depth": [1, 2]}, "seeds": 2, "pruner": "none"}
 
 def test_confirm_repeats_set_every_seed_key_alike_in_every_cell(tmp_path: Path) -> None:
     path = write_spec(tmp_path, "seeded", SEEDED, data={"seed": 5})
-    plan = build_plan(Spec.from_yaml(path), None)
-    store = resolve_store(None, str(tmp_path / "store"))
-    tracker = Tracker(store)
-    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
-    parent = ledger.open(tracker, restart=False)
-    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
-                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
+    plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
     assert run_worker(job) == 0
 
     mlflow = client(store.root)

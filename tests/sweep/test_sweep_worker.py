@@ -12,17 +12,12 @@ from typing import Any
 
 import optuna
 import pytest
-from sweep_testkit import all_runs, child_runs, client, write_spec
+from sweep_testkit import all_runs, child_runs, client, open_sweep, write_spec
 
 from nnlab.errors import TrialFailed
 from nnlab.spec import Spec
-from nnlab.sweep._ledger import Ledger
-from nnlab.sweep._plan import build_plan
 from nnlab.sweep._slots import SLOT, WORKER, take_slot
-from nnlab.sweep._storage import open_storage, resolve_target
-from nnlab.sweep._worker import WorkerJob, run_worker
-from nnlab.tracking import resolve_store
-from nnlab.tracking._mlflow import Tracker
+from nnlab.sweep._worker import run_worker
 from nnlab.train._runner import RunResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -70,11 +65,7 @@ def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) ->
                                            "tune": {"train.learning_rate": {"choices": [0.25, 0.5]}},
                                            "trials": 2, "seeds": 1, "pruner": "none", "sampler": "grid",
                                            "seed_keys": ["train.seed"]})
-    plan = build_plan(Spec.from_yaml(path), None)
-    store = resolve_store(None, str(tmp_path / "store"))
-    tracker = Tracker(store)
-    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
-    parent = ledger.open(tracker, restart=False)
+    plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
 
     # a worker took tune slot 0 of the first cell, ran learning rate 0.5, logged a FINISHED run, and died
     # before telling Optuna
@@ -94,8 +85,6 @@ def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) ->
     tracker.end_run(orphan, "FINISHED")
     assert ledger.reconcile() == [f"{cell.id}/tune/0"]
 
-    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
-                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
     assert run_worker(job) == 0
 
     # the orphaned run was adopted, not run again
@@ -147,13 +136,7 @@ def test_an_accelerator_fault_gives_the_slot_back_and_is_never_a_result(fake: Fa
         raise TrialFailed(f"ResourceExhaustedError: {oom.message}") from oom
 
     path = write_spec(tmp_path, "oom", {"seeds": 2, "pruner": "none"})
-    plan = build_plan(Spec.from_yaml(path), None)
-    store = resolve_store(None, str(tmp_path / "store"))
-    tracker = Tracker(store)
-    ledger = Ledger(plan, open_storage(resolve_target(store, None)))
-    parent = ledger.open(tracker, restart=False)
-    job = WorkerJob(spec=str(path), overrides=[], profile=None, storage=None, tracking_uri=store.tracking_uri,
-                    store_root=str(store.root), sweep_hash=plan.sweep_hash, parent_run_id=parent, max_runs=50)
+    plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
     monkeypatch.setattr("nnlab.train.execute", out_of_memory)
     with pytest.raises(DeviceFault, match="the accelerator failed under run .*OOM when allocating"):
         run_worker(job)
