@@ -379,13 +379,20 @@ def mark_superseded(tracker: Any, parent: str) -> None:
         tracker.set_tags(child.info.run_id, {f"{TAG}superseded": "true"})
 
 
+def slot_runs(tracker: Any, experiment_id: str, parent: str, key: str, *, running: bool = False,
+              **search: Any) -> list[Any]:
+    """The MLflow runs of slot ``key`` (``cell/phase/slot``) under the sweep's parent run (``running``: only
+    those still RUNNING); ``search`` goes to ``search_runs`` (order, limit)."""
+    status = " and attributes.status = 'RUNNING'" if running else ""
+    return list(tracker.client.search_runs([experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(key)}'{status} "
+                                           f"and tags.mlflow.parentRunId = '{parent}'", **search))
+
+
 def end_lost_runs(tracker: Any, experiment: str, parent: str, slots: list[str]) -> None:
     """End KILLED the runs still RUNNING in MLflow of slots whose worker died."""
     exp = tracker.experiment_id(experiment)
     for key in slots:
-        runs = tracker.client.search_runs([exp], filter_string=f"tags.`{TAG}slot` = '{_q(key)}' and attributes.status "
-                                                               f"= 'RUNNING' and tags.mlflow.parentRunId = '{parent}'")
-        for run in runs:
+        for run in slot_runs(tracker, exp, parent, key, running=True):
             tracker.set_tags(run.info.run_id, {f"{TAG}status": "killed"})
             tracker.end_run(run.info.run_id, "KILLED")
 
@@ -401,7 +408,8 @@ def end_parent(tracker: Any, parent: str, status: str) -> None:
 
 
 def _q(text: str) -> str:
-    return text.replace("'", "\\'")
+    """``text`` inside a quoted value of an MLflow search filter."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 __all__ = ["CellProgress", "Ledger", "Snapshot", "best_trial", "end_parent", "is_outcome", "mark_superseded"]

@@ -391,10 +391,10 @@ class SlotRunner:
         self.tracker.end_run(run_id, "FAILED")
         return Outcome("failed", error=error, run_id=run_id)
 
-    def _runs_of(self, slot_key: str, **kwargs: Any) -> list[Any]:
-        return list(self.tracker.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TAG}slot` = '{_q(slot_key)}' and "
-                                                f"tags.mlflow.parentRunId = '{self.parent}'", **kwargs))
+    def _runs_of(self, slot_key: str, **search: Any) -> list[Any]:
+        from nnlab.sweep._ledger import slot_runs
+
+        return slot_runs(self.tracker, self.experiment_id, self.parent, slot_key, **search)
 
     def _find_run(self, slot_key: str) -> Any:
         done = [r for r in self._runs_of(slot_key, max_results=50) if r.info.status in ("FINISHED", "FAILED")]
@@ -495,10 +495,6 @@ def _one_line(exc: BaseException) -> str:
         return f"SpecError: {exc.key}: {exc.detail}" if exc.key else f"SpecError: {exc.detail}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}"[:500] if text else type(exc).__name__
-
-
-def _q(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 # ------------------------------------------------------------------------------------------------
