@@ -335,6 +335,9 @@ class SweepSpec(Section):
     workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
     # the integer keys every confirm repeat sets: repeat k of every cell gets the same values (paired arms)
     seed_keys: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: list(SEED_KEY_DEFAULT))
+    # a worker keeps a cell's compiled model for the cell's next run when only seeds and a constant learning
+    # rate differ (same results, traced once; see nnlab.train._reuse); false: every run builds and compiles
+    reuse: bool = True
 
     @field_validator("seed_keys")
     @classmethod
@@ -614,6 +617,7 @@ class Spec(Section):
             section, key = dotted.split(".", 1)
             if data[section].get(key) == default:
                 del data[section][key]
+        data["sweep"].pop("reuse", None)  # how a worker runs the runs, not what they compute
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

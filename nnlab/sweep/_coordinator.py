@@ -45,7 +45,7 @@ class SweepOptions:
     storage: str | None = None
     tracking_uri: str | None = None
     restart: bool = False
-    recycle: int = 20
+    recycle: int = 100
     progress: str = "auto"  # auto, live, lines
 
 

@@ -178,6 +178,9 @@ class SlotRunner:
         self.experiment_id = tracker.experiment_id(plan.spec.name)
         self.store_failed: StoreFailed | None = None  # set by the epoch hook: the run ends KILLED, then this
         self.heartbeat: _Heartbeat | None = None
+        from nnlab.train._reuse import ModelCache
+
+        self.cache = ModelCache() if plan.spec.sweep.reuse else None  # a cell's compiled model, kept
         target = ledger.storage.target
         self.claims = target.location + ".claims" if target.kind == "journal" else None
 
@@ -292,7 +295,7 @@ class SlotRunner:
         try:
             self.stop.check()
             try:
-                prepared = prepare(spec)
+                prepared = prepare(spec, self.cache)
             except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial
                 return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
             self.stop.check()
@@ -312,7 +315,8 @@ class SlotRunner:
             return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
                            seconds=time.monotonic() - started)
         finally:
-            _clear_session()
+            if self.cache is None:  # else the kept model's cell decides when Keras's state goes
+                _clear_session()
         value = objective_value(spec, plan.objective, result.metrics, result.history, result.epochs)
         outcome = Outcome(result.status, value=value, run_id=result.run_id, seconds=time.monotonic() - started)
         if outcome.status == "completed" and (value is None or math.isnan(value)):

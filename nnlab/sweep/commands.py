@@ -49,8 +49,8 @@ def add_parsers(subparsers: Any, command: Callable[[str], Callable[[Handler], Ha
                    "store in $NNLAB_STORE, ./.nnlab)")
     p.add_argument("--restart", action="store_true", help="discard this sweep's Optuna studies and start over "
                    "(old runs stay in MLflow, tagged nnlab.superseded)")
-    p.add_argument("--recycle", type=_positive, default=20, metavar="N",
-                   help="replace each worker process after N runs (default 20)")
+    p.add_argument("--recycle", type=_positive, default=100, metavar="N",
+                   help="replace each worker process after N runs (default 100)")
     p.add_argument("--progress", choices=("auto", "live", "lines"), default="auto",
                    help="live table (terminal) or one line per run (default: live on a terminal)")
     command("sweep")(_sweep)

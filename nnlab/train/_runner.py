@@ -19,6 +19,7 @@ from nnlab.errors import SpecError, TrialFailed
 from nnlab.spec import Spec
 from nnlab.tracking import RunTracker
 from nnlab.tracking._tags import SOURCE_NAME
+from nnlab.train._reuse import ModelCache
 
 TAG = "nnlab."
 DIAGNOSTIC_BATCH = 256
@@ -32,6 +33,9 @@ class Prepared:
     data: Dataset
     model: Any
     pretrain_data: Dataset | None = None
+    cache: ModelCache | None = None  # where the model is kept for the next run of the same graph
+    cache_key: str | None = None
+    reused: bool = False  # the model is a kept one: compiled and traced already
 
 
 @dataclass
@@ -89,22 +93,43 @@ def _pretrain_cfg(spec: Spec) -> Any:
     return spec.data.model_copy(update=updates)
 
 
-def prepare(spec: Spec) -> Prepared:
-    """Load the data and build the model. Raises SpecError for input the spec alone could not catch."""
+def prepare(spec: Spec, cache: ModelCache | None = None) -> Prepared:
+    """Load the data and build the model. Raises SpecError for input the spec alone could not catch.
+
+    With a ``cache`` (a sweep worker's), a model kept from an earlier run of the same graph is taken
+    instead, its variables set to those of the model just built (see ``nnlab.train._reuse``)."""
     from nnlab.models import build_model
     from nnlab.train._env import configure_gpus, keras
 
-    k = keras()
+    keras()  # TensorFlow configured before anything is built
     configure_gpus()
     try:
         data = load_dataset(spec.data)
         pretrain_data = load_dataset(_pretrain_cfg(spec)) if spec.train.pretrain is not None else None
-        k.utils.set_random_seed(spec.train.seed)
+        key = cache.key(spec, data) if cache is not None else None
+        if cache is not None:
+            cache.release_unless(key)
+        _seed_host(spec.train.seed)
         model = build_model(spec.model, data.info, augment=list(spec.data.augment), seed=spec.train.seed,
                             precision=spec.train.precision)
     except SpecError as exc:
         raise spec.locate(exc) from None
-    return Prepared(spec=spec, data=data, model=model, pretrain_data=pretrain_data)
+    kept = cache.take(key, model) if cache is not None else None
+    return Prepared(spec=spec, data=data, model=kept if kept is not None else model, pretrain_data=pretrain_data,
+                    cache=cache, cache_key=key, reused=kept is not None)
+
+
+def _seed_host(seed: int) -> None:
+    """Python's and NumPy's global generators seeded with the run's seed. Not TensorFlow's global seed: every
+    random thing a run draws has its own seed (weights, dropout and augmentation from the model seed, the
+    training order from the pipeline's generator), and ``tf.random.set_seed`` would clear TensorFlow's
+    kernel cache, which a kept model's traced functions live in (see ``_pipelines``)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def _steps_per_execution(spec: Spec, steps_per_epoch: int) -> int:
@@ -131,16 +156,27 @@ def _train_eval_set(data: Dataset, batch: int) -> Any:
 def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
     """The training and validation sets as plain tf.data pipelines.
 
-    Training: the example indices reshuffled every epoch (seeded), batched, then gathered from the
+    Training: a fresh permutation of the example indices every epoch, batched, then gathered from the
     arrays; validation: the arrays in order, batched. Keras's own pipeline for NumPy arrays costs
     ~10 ms per iterator, and it makes new ones every epoch: for a small model that was up to half
     the training time. Same batches per epoch, same per-epoch reshuffle, same validation metrics.
+
+    The permutations come from a generator seeded with ``seed`` alone, one draw per epoch (Keras starts
+    a new iteration of the dataset each epoch), not from ``Dataset.shuffle``, whose order also depends
+    on TensorFlow's global seed: setting that per run (``tf.random.set_seed``) clears TensorFlow's
+    kernel cache, and a model kept between runs (``nnlab.train._reuse``) then paid seconds to
+    instantiate its traced functions again.
     """
     import tensorflow as tf
 
     n = len(data.x_train)
     x, y = tf.constant(data.x_train), tf.constant(data.y_train)
-    train = (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch)
+    draws = tf.random.Generator.from_seed(seed)
+
+    def permutation(_: Any) -> Any:
+        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=draws.make_seeds(1)[:, 0])
+
+    train = (tf.data.Dataset.from_tensors(0).map(permutation).unbatch().batch(batch)
              .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))))
     val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(batch)
     return train, val
@@ -151,7 +187,8 @@ def _batch(spec: Spec, data: Dataset) -> int:
 
 
 def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float | None,
-         callbacks: list[Any]) -> None:
+         callbacks: list[Any], *, main: bool = True) -> None:
+    """Compile (or, for a kept model, restart) and fit. ``main``: the run's own model, not pre-training's."""
     from nnlab.train._env import keras, releasing_traced_gradients
     from nnlab.train._optim import build_optimizer
 
@@ -159,16 +196,22 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
     n = len(data.x_train)
     batch = _batch(spec, data)
     steps = math.ceil(n / batch)
-    loss, metrics = _loss_and_metrics(data.info.task)
-    optimizer = build_optimizer(spec.train, steps, lr)
-    if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
-        optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
     if spec.train.deterministic:
         _enable_determinism()
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                  steps_per_execution=_steps_per_execution(spec, steps),
-                  jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
-    _build_state(model, data)
+    if main and prepared.reused:
+        assert prepared.cache is not None
+        prepared.cache.restart(model, spec)
+    else:
+        loss, metrics = _loss_and_metrics(data.info.task)
+        optimizer = build_optimizer(spec.train, steps, lr)
+        if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
+            optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                      steps_per_execution=_steps_per_execution(spec, steps),
+                      jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
+        _build_state(model, data)
+        if main and prepared.cache is not None:
+            prepared.cache.keep(prepared.cache_key, model)
     train, val = _pipelines(data, batch, spec.train.seed)
     with releasing_traced_gradients():  # else every fit of a new model leaks its traced graph (~5 MiB)
         model.fit(train, epochs=epochs, verbose=0, validation_data=val, callbacks=callbacks)
@@ -260,7 +303,8 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     extras: list[Any] = []
     if spec.train.diagnostics:
         m = min(DIAGNOSTIC_BATCH, len(data.x_train))
-        extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation))
+        extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation,
+                                     traced=prepared.cache is not None and prepared.cache_key is not None))
     subset = _train_eval_set(data, _batch(spec, data)) if train_eval else None
     if subset is not None:
         extras.append(cb.TrainEval(subset))
@@ -289,7 +333,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
             pre_model = build_model(spec.model, prepared.pretrain_data.info, augment=list(spec.data.augment),
                                     seed=spec.train.seed, precision=spec.train.precision)
             pre_rec = cb.Recorder(None, [])
-            _fit(prepared, pre_model, prepared.pretrain_data, pre.epochs, pre.learning_rate, [pre_rec])
+            _fit(prepared, pre_model, prepared.pretrain_data, pre.epochs, pre.learning_rate, [pre_rec], main=False)
             moved = _transfer_weights(pre_model, model, pre.freeze)
             pre_metrics = {f"pretrain_{key}": v for key, v in pre_rec.last.items()}
             pre_metrics["pretrain_layers_transferred"] = float(moved)
@@ -313,10 +357,12 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
         _summaries(result, model)
     except KeyboardInterrupt:
         result.status = "killed"
+        _release(prepared)
         _finish(tracker, run_id, result, started, "KILLED")
         raise
     except Exception as exc:  # noqa: BLE001 - one run failing is recorded, not fatal
         result.status = "failed"
+        _release(prepared)
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
         if tracker is not None and run_id is not None:
             try:
@@ -329,6 +375,12 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
         _artifacts(tracker, run_id, spec, model, result, figures)
     _finish(tracker, run_id, result, started, "FINISHED")
     return result
+
+
+def _release(prepared: Prepared) -> None:
+    """A run that broke off leaves no model to the next: what state it left is not known."""
+    if prepared.cache is not None:
+        prepared.cache.release()
 
 
 _DETERMINISTIC: list[bool] = []  # set once op determinism is on in this process

@@ -29,7 +29,7 @@ class FakeTraining:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def prepare(self, spec: Spec) -> Any:
+    def prepare(self, spec: Spec, cache: Any = None) -> Any:
         return spec
 
     def execute(self, spec: Spec, tracker: Any, *, phase: str, tags: dict[str, str], parent_run_id: str,
