@@ -1,0 +1,170 @@
+"""Goals 10-12: a worker keeps a cell's compiled model between the cell's runs (``sweep.reuse``).
+
+- 10: the depth study's full sweep (2 workers, 2 cores) with ``sweep.reuse=true`` / ``false`` (every run
+  builds, compiles and traces its model: the behaviour before), whole wall time, and the verdicts of both.
+- 11: per-run set-up of the runs after a cell's first / of the first run, in one process, on cells of the
+  depth study. Set-up = ``prepare`` + the first epoch's time beyond a steady epoch (the median of the later
+  ones): data, building, compiling, tracing, the first evaluation's trace.
+- 12: RSS over 200 runs in one process with the model cache, as a worker runs them: a cell's runs in a row
+  (seed and learning rate change every run), another cell every 10 runs.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+from bench._harness import ROOT, SPECS, Ctx, Row, bench_env, emit, rss_kib, run_child, run_timed
+
+CELLS = ({"model.depth": 1}, {"model.depth": 16},
+         {"model.depth": 32, "model.residual": True, "model.normalization": "batch"})
+
+
+def child_setup(args: dict[str, Any]) -> dict[str, Any]:
+    from nnlab.spec import Spec
+    from nnlab.train import execute, prepare
+    from nnlab.train._reuse import ModelCache
+
+    spec = Spec.from_yaml(str(ROOT / "experiments" / "depth.yaml"))
+    out = []
+    for cell in args["cells"]:
+        cache = ModelCache()
+        setups = []
+        for run in range(int(args["runs"])):
+            values = {**cell, "train.seed": run, "data.seed": run, "train.learning_rate": 0.001 * (1 + run)}
+            marks: list[float] = []
+            started = time.perf_counter()
+            prepared = prepare(spec.with_values(values), cache)
+            marks.append(time.perf_counter())
+
+            def hook(epoch: int, metrics: dict[str, float], marks: list[float] = marks) -> bool:
+                marks.append(time.perf_counter())
+                return False
+
+            execute(prepared, None, figures=False, epoch_hook=hook)
+            steady = statistics.median(b - a for a, b in zip(marks[1:], marks[2:], strict=False))
+            setups.append((marks[0] - started) + (marks[1] - marks[0]) - steady)
+            assert prepared.reused == (run > 0), (cell, run, prepared.reused)
+        cache.release()
+        out.append({"cell": cell, "setup_s": setups})
+    return {"cells": out}
+
+
+def child_memory(args: dict[str, Any]) -> dict[str, Any]:
+    import os
+
+    os.environ["NNLAB_STORE"] = tempfile.mkdtemp(prefix="nnlab-bench-reuse-mem-")
+    from nnlab.spec import Spec
+    from nnlab.tracking import resolve_store
+    from nnlab.tracking._mlflow import Tracker
+    from nnlab.train import execute, prepare
+    from nnlab.train._reuse import ModelCache
+
+    spec = Spec.from_yaml(str(SPECS / "digits_mlp.yaml"), ["train.epochs=2"])
+    tracker = Tracker(resolve_store())
+    cache = ModelCache()
+    rss = []
+    for i in range(int(args["runs"])):
+        run = spec.with_values({"model.depth": 1 + (i // 10) % 4, "train.seed": i,
+                                "train.learning_rate": 0.001 * (1 + i % 3)})
+        execute(prepare(run, cache), tracker, phase="tune", figures=False)
+        rss.append(rss_kib())
+        if (i + 1) % 25 == 0:
+            print(f"  run {i + 1}: RSS {rss[-1] / 1024:.0f} MiB", file=sys.stderr, flush=True)
+    return {"rss_kib": rss, "builds": cache.builds, "reuses": cache.reuses}
+
+
+def measure_setup(ctx: Ctx) -> None:
+    runs = 3 if ctx.quick else 5
+    ctx.log(f"goal 11: per-run set-up with a kept model, {runs} runs per cell")
+    found = run_child("bench._reuse", "setup", {"cells": list(CELLS), "runs": runs},
+                      env=bench_env(NNLAB_THREADS="1"), log_to=ctx.work / "logs" / "reuse_setup.log")["cells"]
+    ratios, parts = [], []
+    for cell in found:
+        first, later = cell["setup_s"][0], statistics.median(cell["setup_s"][1:])
+        ratios.append(later / first)
+        name = ",".join(f"{k.split('.')[-1]}={v}" for k, v in cell["cell"].items())
+        parts.append(f"{name}: first {first:.2f} s, later {later:.3f} s ({later / first:.3f}x)")
+    worst = max(ratios)
+    ctx.rows.append(Row("11", "tracing: per-run set-up after a cell's first run / the first run's (worst cell)",
+                        worst, f"{worst:.3f}x", "<= 0.1x", worst <= 0.1,
+                        "one process, 1 thread, depth study cells, 12 epochs; set-up = prepare + first epoch "
+                        "beyond a steady epoch; median of the later runs; " + "; ".join(parts)))
+
+
+def measure_memory(ctx: Ctx) -> None:
+    runs = 40 if ctx.quick else 200
+    ctx.log(f"goal 12: RSS over {runs} runs with the model cache")
+    found = run_child("bench._reuse", "memory", {"runs": runs}, env=bench_env(),
+                      log_to=ctx.work / "logs" / "reuse_memory.log")
+    rss = found["rss_kib"]
+    growth = (rss[-1] - rss[0]) / rss[0]
+    marks = [1, 10, 20, 50, 100, 150, 200]
+    series = ", ".join(f"#{m}: {rss[m - 1] / 1024:.0f}" for m in marks if m <= len(rss))
+    ctx.rows.append(Row("12", f"memory over {runs} runs in one worker with kept models: RSS growth first -> last",
+                        growth * 100, f"{growth * 100:+.1f}%", "<= 10%", growth <= 0.10,
+                        f"RSS MiB {series}; {found['builds']} models compiled, {found['reuses']} runs reused one; "
+                        "no clear_session between runs of a cell"))
+
+
+def _sweep(ctx: Ctx, reuse: bool, round_: int) -> tuple[float, str]:
+    store = ctx.work / "reuse" / f"{'on' if reuse else 'off'}-{round_}"
+    if store.exists():
+        import shutil
+
+        shutil.rmtree(store)
+    store.mkdir(parents=True)
+    spec = str(ROOT / "experiments" / "depth.yaml")
+    extra = ["--profile", "quick"] if ctx.quick else []
+    env = bench_env(NNLAB_STORE=str(store))
+    seconds, _ = run_timed([sys.executable, "-m", "nnlab", "sweep", spec, f"sweep.reuse={str(reuse).lower()}",
+                            "--workers", "2", "--progress", "lines", *extra], env=env, timeout=3600,
+                           log_to=ctx.work / "logs" / f"reuse_sweep_{reuse}_{round_}.log")
+    run_timed([sys.executable, "-m", "nnlab", "report", spec, "--no-log", "--out", str(store / "report")], env=env,
+              timeout=900, log_to=ctx.work / "logs" / f"reuse_report_{reuse}_{round_}.log")
+    return seconds, ", ".join(_verdicts((store / "report" / "report.md").read_text()))
+
+
+def _verdicts(markdown: str) -> list[str]:
+    """The verdict column of the report's claims table, in order."""
+    rows = [line for line in markdown.split("## Claims", 1)[-1].split("\n## ", 1)[0].splitlines()
+            if line.startswith("| ") and not line.startswith("| claim") and not line.startswith("| ---")]
+    return [row.split(" | ")[1].strip() for row in rows]
+
+
+def measure_sweep(ctx: Ctx) -> None:
+    rounds = 1 if ctx.quick else min(ctx.repeats, 2)
+    ctx.log(f"goal 10: the depth study, sweep.reuse on / off, {rounds} round(s)")
+    on, off, same, shown = [], [], [], []
+    for r in range(rounds):
+        order = (True, False) if r % 2 == 0 else (False, True)
+        got = {}
+        for reuse in order:
+            got[reuse] = _sweep(ctx, reuse, r)
+        on.append(got[True][0])
+        off.append(got[False][0])
+        same.append(got[True][1] == got[False][1])
+        shown.append(f"round {r + 1}: kept ({got[True][1]}), anew ({got[False][1]})")
+    ratio = statistics.median(on) / statistics.median(off)
+    ctx.rows.append(Row("10", "the depth study's sweep (2 workers): kept models / every run built anew, wall time",
+                        ratio, f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5,
+                        f"median of {rounds}; kept {statistics.median(on):.0f} s, anew {statistics.median(off):.0f} s; "
+                        f"verdicts identical in {sum(same)} of {rounds} rounds; " + "; ".join(shown)))
+
+
+def main(argv: list[str]) -> int:
+    task, args = argv[0], json.loads(argv[1])
+    emit({"setup": child_setup, "memory": child_memory}[task](args))
+    return 0
+
+
+if __name__ == "__main__":
+    import os
+
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(code)
