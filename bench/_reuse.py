@@ -16,10 +16,12 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, SPECS, Ctx, Row, bench_env, emit, rss_kib, run_child, run_timed
+from bench._harness import ROOT, SPECS, VENV_PYTHON, Ctx, Row, bench_env, emit, rss_kib, run_child, run_timed
 
+NNLAB = str(Path(VENV_PYTHON).parent / "nnlab")
 CELLS = ({"model.depth": 1}, {"model.depth": 16},
          {"model.depth": 32, "model.residual": True, "model.normalization": "batch"})
 
@@ -121,10 +123,10 @@ def _sweep(ctx: Ctx, reuse: bool, round_: int) -> tuple[float, str]:
     spec = str(ROOT / "experiments" / "depth.yaml")
     extra = ["--profile", "quick"] if ctx.quick else []
     env = bench_env(NNLAB_STORE=str(store))
-    seconds, _ = run_timed([sys.executable, "-m", "nnlab", "sweep", spec, f"sweep.reuse={str(reuse).lower()}",
+    seconds, _ = run_timed([NNLAB, "sweep", spec, f"sweep.reuse={str(reuse).lower()}",
                             "--workers", "2", "--progress", "lines", *extra], env=env, timeout=3600,
                            log_to=ctx.work / "logs" / f"reuse_sweep_{reuse}_{round_}.log")
-    run_timed([sys.executable, "-m", "nnlab", "report", spec, "--no-log", "--out", str(store / "report")], env=env,
+    run_timed([NNLAB, "report", spec, "--no-log", "--out", str(store / "report")], env=env,
               timeout=900, log_to=ctx.work / "logs" / f"reuse_report_{reuse}_{round_}.log")
     return seconds, ", ".join(_verdicts((store / "report" / "report.md").read_text()))
 
