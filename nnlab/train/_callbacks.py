@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -53,34 +52,34 @@ class Diagnostics(Callback):
 
     Layers follow the builders' naming contract: ``hidden_XX`` owns block XX's kernel,
     ``act_XX`` is its activation output. One forward pass gives both: a probe model returns the
-    activations and the output, whose loss the tape differentiates. With ``traced`` (a model a sweep
-    worker keeps between runs) the probe is a ``tf.function`` traced once per model and kept with it
-    (``_PROBES``): eagerly it cost ~0.1 s an epoch on a 32-layer MLP, more than its epoch. Otherwise it
-    runs eagerly: for one run of a few epochs the trace would cost more than it saves.
+    activations and the output, whose loss the tape differentiates. Given ``kept_probes`` (the dict a
+    sweep worker's ``ModelCache`` keeps beside its model, emptied with it) the probe is a ``tf.function``
+    traced once per kept model: eagerly it cost ~0.1 s an epoch on a 32-layer MLP, more than its epoch.
+    Otherwise it runs eagerly: for one run of a few epochs the trace would cost more than it saves.
     Under a mixed precision policy the probe computes in float32 on the same (float32) weights: a
     float16 backward pass flushes gradients below ~6e-8 to zero, which would make "the first layer's
     gradient is below 1e-6" hold for the number format, not the network.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, loss: Any, activation: str, *, traced: bool = False) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, loss: Any, activation: str, *,
+                 kept_probes: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.x = x
         self.y = y
         self.loss_fn = loss
         self.activation = activation
-        self.traced = traced
+        self.kept_probes = kept_probes
         self.latest: dict[str, float] = {}
         self._eager: _Probe | None = None
 
     def _probe(self) -> _Probe:
-        model = self.model
-        if not self.traced:
+        if self.kept_probes is None:
             if self._eager is None:
-                self._eager = _Probe(model, self.activation, self.loss_fn, traced=False)
+                self._eager = _Probe(self.model, self.activation, self.loss_fn, traced=False)
             return self._eager
-        found = _PROBES.get(model)
-        if found is None or found.activation != self.activation:
-            found = _PROBES[model] = _Probe(model, self.activation, self.loss_fn, traced=True)
+        found = self.kept_probes.get(self.activation)
+        if found is None:
+            found = self.kept_probes[self.activation] = _Probe(self.model, self.activation, self.loss_fn, traced=True)
         return found
 
     def compute(self) -> dict[str, float]:
@@ -134,7 +133,6 @@ class _Probe:
                       key=lambda layer: layer.name)
         if activation not in ("relu", "sigmoid", "tanh"):
             acts = []
-        self.activation = activation
         self.act_names = [layer.name for layer in acts]
         n_acts = len(acts)
         self.model = k.Model(model.inputs, [*(layer.output for layer in acts), *model.outputs]) if acts else model
@@ -149,10 +147,6 @@ class _Probe:
             return norms, outs[:n_acts]
 
         self.fn = tf.function(probe, reduce_retracing=True) if traced else probe
-
-
-# each model's probe, traced once and dropped with the model
-_PROBES: weakref.WeakKeyDictionary[Any, _Probe] = weakref.WeakKeyDictionary()
 
 
 def _layers(model: Any) -> Iterator[Any]:

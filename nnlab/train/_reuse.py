@@ -29,8 +29,6 @@ from typing import Any
 from nnlab.data import Dataset
 from nnlab.spec import Spec
 
-SEEDS = {"train": ("seed",), "data": ("seed",)}
-
 
 @dataclass
 class _Kept:
@@ -41,10 +39,12 @@ class _Kept:
 
 class ModelCache:
     """One compiled model for a process that runs many runs (a sweep worker). ``builds`` counts the models
-    compiled and kept, ``reuses`` the runs that started from a kept one."""
+    compiled and kept, ``reuses`` the runs that started from a kept one. ``probes`` holds what callbacks
+    traced for the kept model (the diagnostics probe), emptied when it goes."""
 
     def __init__(self) -> None:
         self._kept: _Kept | None = None
+        self.probes: dict[str, Any] = {}
         self.builds = 0
         self.reuses = 0
 
@@ -102,4 +102,5 @@ class ModelCache:
         from nnlab.train._env import keras
 
         self._kept = None
+        self.probes = {}
         keras().backend.clear_session()  # it runs a full garbage collection itself

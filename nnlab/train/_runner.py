@@ -304,7 +304,8 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     if spec.train.diagnostics:
         m = min(DIAGNOSTIC_BATCH, len(data.x_train))
         extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation,
-                                     traced=prepared.cache is not None and prepared.cache_key is not None))
+                                     kept_probes=prepared.cache.probes if prepared.cache is not None
+                                     and prepared.cache_key is not None else None))
     subset = _train_eval_set(data, _batch(spec, data)) if train_eval else None
     if subset is not None:
         extras.append(cb.TrainEval(subset))

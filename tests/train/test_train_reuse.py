@@ -65,7 +65,9 @@ def test_a_run_from_a_kept_model_equals_the_run_alone_and_traces_nothing(write_s
         kept.append((prepared.reused, execute(prepared, None, figures=False)))
     assert [reused for reused, _ in kept] == [False, True, True]
     assert len(traces) == 1 and cache.builds == 1 and cache.reuses == 2
+    assert len(cache.probes) == 1  # the diagnostics probe, traced once for the kept model
     cache.release()
+    assert cache.probes == {}  # and dropped with it
     for values, (_, shared) in zip(variants[1:], kept[1:], strict=True):
         alone = execute(prepare(spec.with_values(values)), None, figures=False)
         assert shared.history.keys() == alone.history.keys()
