@@ -16,13 +16,13 @@ from pathlib import Path
 
 from bench._harness import BENCH, WORK, BenchError, Ctx, Row, loadavg, print_table, write_results
 
-GOALS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
+GOALS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13")
 LEVER_ONLY = ("threads and oneDNN", "pruner replay")  # steps that add levers, no goal rows
 
 
 def _steps(quick: bool, skip_levers: bool) -> list[tuple[set[str], str, Callable[[Ctx], None]]]:
     """(goals covered, label, measure) in running order: the cheapest first."""
-    from bench import _inproc, _memory, _process, _pruning, _reports, _reuse, _sweeps
+    from bench import _inproc, _memory, _process, _pruning, _reports, _reuse, _search, _sweeps
 
     epochs = 3 if quick else 15
     return [
@@ -37,6 +37,7 @@ def _steps(quick: bool, skip_levers: bool) -> list[tuple[set[str], str, Callable
         ({"8"}, "report", _reports.measure_report),
         ({"3", "4", "5"}, "sweeps", _sweeps.measure_sweeps),
         ({"4"}, "pruner replay", _pruning.measure_pruning),
+        ({"13"}, "search quality", _search.measure_search),
         ({"10"}, "kept models: the depth study", _reuse.measure_sweep),
     ]
 

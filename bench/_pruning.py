@@ -7,9 +7,9 @@ their per-epoch val_loss; each pruner then replays those curves in order (``tria
 epoch, stop at the first ``should_prune``), which costs no training. The figures: epochs trained
 relative to no pruning, and how much worse the best completed trial is than the best of all.
 
-Settings replayed: nnlab's median default (``nnlab.sweep._pruners.warmup``), the previous one
-(3 completed trials) and the earlier one (5 trials, a third of the epochs), other warm-ups, the
-25th-percentile pruner and successive halving.
+Settings replayed: nnlab's median default (``nnlab.sweep._pruners``: the median with a patience),
+the previous one (the same median without the patience), the earlier ones (3 completed trials; 5
+trials and a third of the epochs), other warm-ups, the 25th-percentile pruner and successive halving.
 """
 
 from __future__ import annotations
@@ -43,15 +43,18 @@ def child_curves(args: dict[str, Any]) -> dict[str, Any]:
 def pruners(trials: int, epochs: int) -> dict[str, Any]:
     import optuna
 
-    from nnlab.sweep._pruners import warmup
+    from nnlab.sweep._pruners import build_pruner, patience, warmup
 
     startup, warm = warmup(trials, epochs)
     return {
         "none": optuna.pruners.NopPruner(),
-        f"median ({startup} trials, epoch {warm}) = nnlab default": optuna.pruners.MedianPruner(startup, warm),
-        f"median ({min(3, trials // 2)} trials, epoch {warm}) = previous default": optuna.pruners.MedianPruner(
+        f"median ({startup} trials, epoch {warm}, patience {patience(epochs)}) = nnlab default": build_pruner(
+            "median", trials, epochs),
+        f"median ({startup} trials, epoch {warm}), no patience = previous default": optuna.pruners.MedianPruner(
+            startup, warm),
+        f"median ({min(3, trials // 2)} trials, epoch {warm}) = an earlier default": optuna.pruners.MedianPruner(
             min(3, trials // 2), warm),
-        f"median ({min(5, trials // 2)} trials, epoch {epochs // 3}) = earlier default": optuna.pruners.MedianPruner(
+        f"median ({min(5, trials // 2)} trials, epoch {epochs // 3}) = the first default": optuna.pruners.MedianPruner(
             min(5, trials // 2), epochs // 3),
         f"median ({startup} trials, epoch 1)": optuna.pruners.MedianPruner(startup, 1),
         f"median (5 trials, epoch {warm})": optuna.pruners.MedianPruner(5, warm),

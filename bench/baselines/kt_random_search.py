@@ -8,7 +8,8 @@ bench/.work/kt keras-tuner``); run with ``PYTHONPATH=bench/.work/kt``.
     python bench/baselines/kt_random_search.py DATA.npz WORKDIR [--trials 20] [--epochs 15]
 
 Prints ``BENCH-RESULT {json}``: the best trial's val_loss (Keras Tuner's score: its best epoch)
-and its last epoch's, the number of trials and epochs trained.
+and its last epoch's, the number of trials and epochs trained, and the best trial's depth and
+learning rate (``chosen``, under nnlab's key names).
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ def main() -> None:
     last = [t.metrics.get_history("val_loss")[-1].value[0] for t in trials if t.metrics.exists("val_loss")]
     epochs = sum(len(t.metrics.get_history("val_loss")) for t in trials if t.metrics.exists("val_loss"))
     best = tuner.oracle.get_best_trials(1)[0]
+    chosen = {"model.depth": int(best.hyperparameters.get("depth")),
+              "train.learning_rate": float(best.hyperparameters.get("learning_rate"))}
     print("BENCH-RESULT " + json.dumps({"best_val_loss": float(best.score), "best_final_val_loss": float(min(last)),
-                                        "trials": len(trials), "epochs": int(epochs)}), flush=True)
+                                        "trials": len(trials), "epochs": int(epochs), "chosen": chosen}), flush=True)
 
 
 if __name__ == "__main__":

@@ -82,23 +82,56 @@ def test_every_pruner_builds_and_answers(name: str) -> None:
 
 def test_pruner_warmup_scales_with_the_sweep() -> None:
     median = build_pruner("median", trials=4, epochs=15)
-    assert (median._n_startup_trials, median._n_warmup_steps) == (2, 2)
-    assert build_pruner("median", trials=40, epochs=70)._n_startup_trials == 2
-    assert build_pruner("median", trials=3, epochs=70)._n_startup_trials == 1
-    assert build_pruner("median", trials=40, epochs=70)._n_warmup_steps == 10
+    assert isinstance(median, optuna.pruners.PatientPruner) and median._patience == 2
+    inner = median._wrapped_pruner
+    assert (inner._n_startup_trials, inner._n_warmup_steps) == (2, 2)
+    assert build_pruner("median", trials=40, epochs=70)._wrapped_pruner._n_startup_trials == 2
+    assert build_pruner("median", trials=3, epochs=70)._wrapped_pruner._n_startup_trials == 1
+    assert build_pruner("median", trials=40, epochs=70)._wrapped_pruner._n_warmup_steps == 10
+    assert build_pruner("median", trials=40, epochs=70)._patience == 10
+    assert build_pruner("median", trials=4, epochs=3)._patience == 1  # never 0: a flat epoch is not progress
     assert build_pruner("percentile", trials=1, epochs=3)._n_warmup_steps == 1  # never from epoch 0
 
 
-def test_median_pruner_stops_a_worse_trial_once_two_have_completed() -> None:
-    study = optuna.create_study(pruner=build_pruner("median", trials=20, epochs=15))
-    answers = []
-    for value in (1.0, 0.5, 2.0, 0.1):
+def _completed(study: optuna.Study, curves: list[list[float]]) -> None:
+    for curve in curves:
         trial = study.ask()
-        trial.report(value, 1)
-        trial.report(value, 2)
+        for step, value in enumerate(curve, start=1):
+            trial.report(value, step)
+        study.tell(trial, curve[-1])
+
+
+def _answers(study: optuna.Study, curve: list[float]) -> list[bool]:
+    """Whether the pruner would stop a trial with this val_loss curve after each epoch."""
+    trial = study.ask()
+    answers = []
+    for step, value in enumerate(curve, start=1):
+        trial.report(value, step)
         answers.append(bool(trial.should_prune()))
-        study.tell(trial, value)
-    assert answers == [False, False, True, False]
+    study.tell(trial, curve[-1])
+    return answers
+
+
+def test_median_pruner_lets_a_trial_that_still_improves_run_on() -> None:
+    """Behind the median at every epoch but improving every epoch (a low learning rate early on): never stopped,
+    where Optuna's median alone stops it at its warm-up's end; behind and without a new best for 3 epochs
+    (patience 2 of 15 epochs): stopped."""
+    references = [[1.0, 0.5, 0.3, 0.2, 0.15, 0.12], [1.1, 0.6, 0.35, 0.25, 0.2, 0.18]]
+    slow = [2.0, 1.6, 1.3, 1.0, 0.8, 0.6]
+    study = optuna.create_study(pruner=build_pruner("median", trials=20, epochs=15))
+    _completed(study, references)
+    assert _answers(study, slow) == [False] * len(slow)
+    plain = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    _completed(plain, references)
+    assert _answers(plain, slow).index(True) == 1  # stopped at epoch 2: what the patience changes
+    stalled = [2.0, 1.6, 1.7, 1.8, 1.9, 2.0]  # best at epoch 2, then none in epochs 3-5
+    assert _answers(study, stalled).index(True) == 4  # patience 2: stopped after 3 epochs without a new best
+
+
+def test_median_pruner_never_stops_a_trial_ahead_of_the_median() -> None:
+    study = optuna.create_study(pruner=build_pruner("median", trials=20, epochs=15))
+    _completed(study, [[1.0, 0.9, 0.8, 0.7, 0.6], [1.2, 1.1, 1.0, 0.9, 0.8]])
+    assert _answers(study, [0.5, 0.6, 0.7, 0.8, 0.9]) == [False] * 5  # stalled but ahead
 
 
 def test_storage_targets(tmp_path: Path) -> None:
