@@ -77,7 +77,8 @@ def child_memory(args: dict[str, Any]) -> dict[str, Any]:
         rss.append(rss_kib())
         if (i + 1) % 25 == 0:
             print(f"  run {i + 1}: RSS {rss[-1] / 1024:.0f} MiB", file=sys.stderr, flush=True)
-    return {"rss_kib": rss, "builds": cache.builds, "reuses": cache.reuses}
+    return {"rss_kib": rss, "builds": cache.builds, "reuses": cache.reuses, "evictions": cache.evictions,
+            "capacity": cache.capacity}
 
 
 def measure_setup(ctx: Ctx) -> None:
@@ -109,8 +110,9 @@ def measure_memory(ctx: Ctx) -> None:
     series = ", ".join(f"#{m}: {rss[m - 1] / 1024:.0f}" for m in marks if m <= len(rss))
     ctx.rows.append(Row("12", f"memory over {runs} runs in one worker with kept models: RSS growth first -> last",
                         growth * 100, f"{growth * 100:+.1f}%", "<= 10%", growth <= 0.10,
-                        f"RSS MiB {series}; {found['builds']} models compiled, {found['reuses']} runs reused one; "
-                        "no clear_session between runs of a cell"))
+                        f"RSS MiB {series}; {found['builds']} models compiled, {found['reuses']} runs reused one, "
+                        f"{found.get('evictions', 0)} dropped to make room (4 graphs in turn, room for "
+                        f"{found.get('capacity', 1)}); no clear_session while a model is kept"))
 
 
 def _sweep(ctx: Ctx, reuse: bool, round_: int) -> tuple[float, str]:

@@ -52,9 +52,10 @@ class Diagnostics(Callback):
 
     Layers follow the builders' naming contract: ``hidden_XX`` owns block XX's kernel,
     ``act_XX`` is its activation output. One forward pass gives both: a probe model returns the
-    activations and the output, whose loss the tape differentiates. Given ``kept_probes`` (the dict a
-    sweep worker's ``ModelCache`` keeps beside its model, emptied with it) the probe is a ``tf.function``
-    traced once per kept model: eagerly it cost ~0.1 s an epoch on a 32-layer MLP, more than its epoch.
+    activations and the output, whose loss the tape differentiates. Given ``kept_probes`` (a function
+    returning the dict a sweep worker's ``ModelCache`` keeps beside the model, dropped with it; asked at
+    the first epoch's end, once the model is kept) the probe is a ``tf.function`` traced once per kept
+    model: eagerly it cost ~0.1 s an epoch on a 32-layer MLP, more than its epoch.
     Otherwise it runs eagerly: for one run of a few epochs the trace would cost more than it saves.
     Under a mixed precision policy the probe computes in float32 on the same (float32) weights: a
     float16 backward pass flushes gradients below ~6e-8 to zero, which would make "the first layer's
@@ -62,7 +63,7 @@ class Diagnostics(Callback):
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, loss: Any, activation: str, *,
-                 kept_probes: dict[str, Any] | None = None) -> None:
+                 kept_probes: Callable[[], dict[str, Any] | None] | None = None) -> None:
         super().__init__()
         self.x = x
         self.y = y
@@ -73,13 +74,14 @@ class Diagnostics(Callback):
         self._eager: _Probe | None = None
 
     def _probe(self) -> _Probe:
-        if self.kept_probes is None:
+        kept = self.kept_probes() if self.kept_probes is not None else None
+        if kept is None:
             if self._eager is None:
                 self._eager = _Probe(self.model, self.activation, self.loss_fn, traced=False)
             return self._eager
-        found = self.kept_probes.get(self.activation)
+        found = kept.get(self.activation)
         if found is None:
-            found = self.kept_probes[self.activation] = _Probe(self.model, self.activation, self.loss_fn, traced=True)
+            found = kept[self.activation] = _Probe(self.model, self.activation, self.loss_fn, traced=True)
         return found
 
     def compute(self) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""A compiled model kept between the runs of one sweep cell, so that its functions are traced once.
+"""Compiled models kept between the runs of a sweep cell, so that its functions are traced once.
 
 A small model's first epoch is mostly tracing: building the train, test and predict graphs costs
 more than the arithmetic of several epochs. The runs of one cell differ only in seeds and, in the
@@ -23,7 +23,8 @@ difference builds and compiles anew. Runs with pre-training always do.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from nnlab.data import Dataset
@@ -32,21 +33,30 @@ from nnlab.spec import Spec
 
 @dataclass
 class _Kept:
-    key: str
     model: Any
     optimizer_start: list[Any]
+    probes: dict[str, Any] = field(default_factory=dict)  # what callbacks traced for this model
+
+
+CAPACITY = 3  # models a worker keeps: the cell it is in and the last two it left
 
 
 class ModelCache:
-    """One compiled model for a process that runs many runs (a sweep worker). ``builds`` counts the models
-    compiled and kept, ``reuses`` the runs that started from a kept one. ``probes`` holds what callbacks
-    traced for the kept model (the diagnostics probe), emptied when it goes."""
+    """The compiled models of the last ``capacity`` graphs a process ran (a sweep worker's), most recent
+    last. A worker leaves a cell and comes back: two workers share a cell's tuning, and one that finds
+    the rest of it taken starts the next cell, then returns for the first cell's confirm runs, which come
+    first in cell order. With one kept model every such move built and traced again.
 
-    def __init__(self) -> None:
-        self._kept: _Kept | None = None
-        self.probes: dict[str, Any] = {}
+    ``builds`` counts the models compiled and kept, ``reuses`` the runs that started from a kept one,
+    ``evictions`` the models dropped to make room. Each kept model has its own ``probes`` (what callbacks
+    traced for it: the diagnostics probe), dropped with it."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = max(1, capacity)
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self.builds = 0
         self.reuses = 0
+        self.evictions = 0
 
     @staticmethod
     def key(spec: Spec, data: Dataset) -> str | None:
@@ -61,23 +71,30 @@ class ModelCache:
                  "info": repr(data.info), "n_train": len(data.x_train)}
         return json.dumps(parts, sort_keys=True, default=str)
 
-    def release_unless(self, key: str | None) -> None:
-        """Drop the kept model (and Keras's global state) unless it serves ``key``: before building another."""
-        if self._kept is not None and self._kept.key != key:
-            self.release()
+    def make_room(self, key: str | None) -> None:
+        """Before building a model for ``key``: when no kept model serves it and the cache is full, drop the
+        least recently used one, so that at most ``capacity`` models (and the one being built) are held."""
+        if key in self._kept:
+            return
+        while len(self._kept) >= self.capacity:
+            self._kept.popitem(last=False)
+            self.evictions += 1
+        if not self._kept:
+            self.release()  # nothing left to keep: Keras's global state goes too
 
     def take(self, key: str | None, fresh: Any) -> Any | None:
-        """The kept model, its every variable set to ``fresh``'s (same architecture, the run's seed), or
-        None when nothing kept serves ``key``."""
-        kept = self._kept
-        if key is None or kept is None or kept.key != key:
+        """The kept model for ``key``, its every variable set to ``fresh``'s (same architecture, the run's
+        seed), or None when none is kept."""
+        kept = self._kept.get(key) if key is not None else None
+        if key is None or kept is None:
             return None
         target, source = kept.model.variables, fresh.variables
         if len(target) != len(source) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(target, source, strict=True)):
-            self.release()
+            del self._kept[key]
             return None
         for a, b in zip(target, source, strict=True):
             a.assign(b.value)
+        self._kept.move_to_end(key)
         self.reuses += 1
         return kept.model
 
@@ -85,22 +102,33 @@ class ModelCache:
         """Keep ``model``, compiled and its optimizer built, for later runs of ``key``."""
         if key is None:
             return
-        self._kept = _Kept(key, model, [v.numpy() for v in model.optimizer.variables])
+        self._kept[key] = _Kept(model, [v.numpy() for v in model.optimizer.variables])
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+            self.evictions += 1
         self.builds += 1
+
+    def probes(self, key: str | None) -> dict[str, Any] | None:
+        """The traced callbacks' store of the model kept for ``key``; None when none is kept."""
+        kept = self._kept.get(key) if key is not None else None
+        return kept.probes if kept is not None else None
 
     def restart(self, model: Any, spec: Spec) -> None:
         """The kept model's optimizer as it was right after compiling, at the run's constant learning rate
         (under a schedule the rate is part of the key: the same)."""
-        assert self._kept is not None and self._kept.model is model
-        for var, value in zip(model.optimizer.variables, self._kept.optimizer_start, strict=True):
+        kept = next(k for k in self._kept.values() if k.model is model)
+        for var, value in zip(model.optimizer.variables, kept.optimizer_start, strict=True):
             var.assign(value)
         if spec.train.schedule == "none":
             model.optimizer.learning_rate = spec.train.learning_rate
 
+    def __len__(self) -> int:
+        return len(self._kept)
+
     def release(self) -> None:
-        """Forget the kept model and clear Keras's global state."""
+        """Forget every kept model and clear Keras's global state."""
         from nnlab.train._env import keras
 
-        self._kept = None
-        self.probes = {}
+        self._kept.clear()
         keras().backend.clear_session()  # it runs a full garbage collection itself

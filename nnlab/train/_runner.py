@@ -108,7 +108,7 @@ def prepare(spec: Spec, cache: ModelCache | None = None) -> Prepared:
         pretrain_data = load_dataset(_pretrain_cfg(spec)) if spec.train.pretrain is not None else None
         key = cache.key(spec, data) if cache is not None else None
         if cache is not None:
-            cache.release_unless(key)
+            cache.make_room(key)
         _seed_host(spec.train.seed)
         model = build_model(spec.model, data.info, augment=list(spec.data.augment), seed=spec.train.seed,
                             precision=spec.train.precision)
@@ -304,8 +304,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     if spec.train.diagnostics:
         m = min(DIAGNOSTIC_BATCH, len(data.x_train))
         extras.append(cb.Diagnostics(data.x_train[:m], data.y_train[:m], loss_fn, spec.model.activation,
-                                     kept_probes=prepared.cache.probes if prepared.cache is not None
-                                     and prepared.cache_key is not None else None))
+                                     kept_probes=_kept_probes(prepared)))
     subset = _train_eval_set(data, _batch(spec, data)) if train_eval else None
     if subset is not None:
         extras.append(cb.TrainEval(subset))
@@ -376,6 +375,14 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
         _artifacts(tracker, run_id, spec, model, result, figures)
     _finish(tracker, run_id, result, started, "FINISHED")
     return result
+
+
+def _kept_probes(prepared: Prepared) -> Callable[[], dict[str, Any] | None] | None:
+    """Where the diagnostics keep a traced probe: beside the run's model in the cache, once it is kept."""
+    cache, key = prepared.cache, prepared.cache_key
+    if cache is None or key is None:
+        return None
+    return lambda: cache.probes(key)
 
 
 def _release(prepared: Prepared) -> None:

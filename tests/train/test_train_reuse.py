@@ -63,11 +63,13 @@ def test_a_run_from_a_kept_model_equals_the_run_alone_and_traces_nothing(write_s
     for values in variants:
         prepared = _counting(prepare(spec.with_values(values), cache), traces)
         kept.append((prepared.reused, execute(prepared, None, figures=False)))
+    cache_key = prepared.cache_key
     assert [reused for reused, _ in kept] == [False, True, True]
     assert len(traces) == 1 and cache.builds == 1 and cache.reuses == 2
-    assert len(cache.probes) == 1  # the diagnostics probe, traced once for the kept model
+    probes = cache.probes(cache_key)
+    assert probes is not None and len(probes) == 1  # the diagnostics probe, traced once for the kept model
     cache.release()
-    assert cache.probes == {}  # and dropped with it
+    assert len(cache) == 0 and cache.probes(cache_key) is None  # dropped with it
     for values, (_, shared) in zip(variants[1:], kept[1:], strict=True):
         alone = execute(prepare(spec.with_values(values)), None, figures=False)
         assert shared.history.keys() == alone.history.keys()
@@ -112,6 +114,40 @@ def test_only_seeds_and_a_constant_rate_share_a_model(write_spec, change, reused
     cache = ModelCache()
     execute(prepare(spec, cache), None, figures=False)
     assert prepare(spec.with_values(change), cache).reused is reused
+    cache.release()
+
+
+def test_a_worker_returns_to_a_cell_it_left_without_building_again(write_spec):
+    """Two cells alternating (a worker that starts the next cell's tuning, then comes back for the first
+    cell's confirm runs): each is built once, and a run of the first cell after the second cell's run
+    still equals the same run alone."""
+    spec = _spec(write_spec, "mlp", ", early_stopping: 1")
+    cells = [{}, {"model.depth": 2}]
+    cache, traces = ModelCache(), []
+    results = []
+    for repeat in range(2):
+        for cell in cells:
+            prepared = _counting(prepare(spec.with_values({**cell, "train.seed": 10 + repeat}), cache), traces)
+            results.append((prepared.reused, execute(prepared, None, figures=False)))
+    assert [reused for reused, _ in results] == [False, False, True, True]
+    assert cache.builds == 2 and cache.reuses == 2 and cache.evictions == 0 and len(traces) == 2
+    cache.release()
+    alone = execute(prepare(spec.with_values({"train.seed": 11})), None, figures=False)
+    shared = results[2][1]
+    for key in alone.history:
+        assert _close(shared.history[key], alone.history[key]), key
+
+
+def test_the_least_recently_used_model_makes_room(write_spec):
+    """With room for two, a third graph drops the one used longest ago; the other stays kept."""
+    spec = _spec(write_spec, "mlp")
+    cache = ModelCache(capacity=2)
+    for depth in (1, 2, 3):
+        execute(prepare(spec.with_values({"model.depth": depth}), cache), None, figures=False)
+    assert len(cache) == 2 and cache.evictions == 1 and cache.builds == 3
+    assert not prepare(spec.with_values({"model.depth": 1}), cache).reused  # dropped
+    assert cache.evictions == 2  # room made for depth 1 again: depth 2 went
+    assert prepare(spec.with_values({"model.depth": 3, "train.seed": 5}), cache).reused
     cache.release()
 
 
