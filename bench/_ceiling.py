@@ -18,7 +18,16 @@ import sys
 import time
 from typing import Any
 
-from bench._harness import VENV_PYTHON, BenchError, Ctx, alternate, bench_env, child_result, emit, median
+from bench._harness import (
+    VENV_PYTHON,
+    BenchError,
+    Ctx,
+    alternate,
+    bench_env,
+    child_main,
+    child_result,
+    median,
+)
 
 READY = "READY"
 
@@ -91,11 +100,5 @@ def measure_ceiling(ctx: Ctx, data: str, trials: int, epochs: int) -> dict[str, 
     return {"ratio": ratio, "one": median(s["one"]), "two": median(s["two"])}
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"loop": child_loop}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    child_main({"loop": child_loop})

@@ -170,6 +170,18 @@ def emit(result: Any) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
+def child_main(tasks: dict[str, Callable[[dict[str, Any]], Any]], *, skip_teardown: bool = False) -> None:
+    """A child's entry point, for ``run_child``: ``python -m MODULE TASK JSON`` prints ``tasks[TASK](args)``
+    and exits. ``skip_teardown``: exit with ``os._exit`` once stdout is flushed, skipping TensorFlow's slow
+    interpreter teardown (for children that imported it; nothing is left to write)."""
+    task, args = sys.argv[1], json.loads(sys.argv[2])
+    emit(tasks[task](args))
+    if skip_teardown:
+        sys.stdout.flush()
+        os._exit(0)
+    sys.exit(0)
+
+
 def run_child(module: str, task: str, args: dict[str, Any], *, env: dict[str, str] | None = None,
               timeout: float = 3600, log_to: Path | None = None) -> Any:
     """``python -m MODULE TASK JSON`` in a fresh process; its result."""

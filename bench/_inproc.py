@@ -19,13 +19,23 @@ afterwards for lost epochs.
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import tempfile
 import time
 from typing import Any
 
-from bench._harness import SPECS, Ctx, Lever, Row, alternate, bench_env, emit, median, paired_ratio, run_child
+from bench._harness import (
+    SPECS,
+    Ctx,
+    Lever,
+    Row,
+    alternate,
+    bench_env,
+    child_main,
+    median,
+    paired_ratio,
+    run_child,
+)
 
 JOB_SPEC = SPECS / "digits_mlp.yaml"
 # spec options measured as levers of goal 1: variant name -> (key, value)
@@ -343,17 +353,5 @@ def measure_logging(ctx: Ctx, epochs: int) -> None:
                                 f"{median(result['blocked'][name]) * 100:.1f}%; epochs lost {result['lost'][name]}"))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    tasks = {"overhead": child_overhead, "logging": child_logging}
-    emit(tasks[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    import os
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    os._exit(code)  # skip TensorFlow's slow teardown; nothing is left to write
-
+    child_main({"overhead": child_overhead, "logging": child_logging}, skip_teardown=True)

@@ -11,12 +11,11 @@ from trial 1 to trial 20, reported beside it.
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import tempfile
 from typing import Any
 
-from bench._harness import SPECS, Ctx, Lever, Row, bench_env, emit, rss_kib, run_child
+from bench._harness import SPECS, Ctx, Lever, Row, bench_env, child_main, rss_kib, run_child
 
 RECYCLE = 20
 
@@ -64,15 +63,5 @@ def measure_memory(ctx: Ctx) -> None:
                             f"one process over {trials} trials: {growth * 100:+.1f}%"))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"memory": child_memory}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    import os
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    os._exit(code)
+    child_main({"memory": child_memory}, skip_teardown=True)

@@ -15,8 +15,6 @@ a warm-up, for the thread-count and oneDNN levers (both are read when TensorFlow
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from bench._harness import (
     Row,
     alternate,
     bench_env,
-    emit,
+    child_main,
     median,
     paired_ratio,
     run_child,
@@ -161,15 +159,5 @@ def measure_threads(ctx: Ctx, epochs: int) -> None:
                             if onednn > 0.95 else "faster on: off is kept for reproducibility", ""))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"fit": child_fit}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    import os
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    os._exit(code)
+    child_main({"fit": child_fit}, skip_teardown=True)

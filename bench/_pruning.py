@@ -14,12 +14,10 @@ trials and a third of the epochs), other warm-ups, the 25th-percentile pruner an
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from typing import Any
 
-from bench._harness import SPECS, Ctx, Lever, bench_env, emit, median, run_child
+from bench._harness import SPECS, Ctx, Lever, bench_env, child_main, median, run_child
 
 
 def child_curves(args: dict[str, Any]) -> dict[str, Any]:
@@ -114,15 +112,5 @@ def measure_pruning(ctx: Ctx) -> None:
                                 "same trials for every pruner (random sampler, curves trained once)"))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"curves": child_curves}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    import os
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    os._exit(code)
+    child_main({"curves": child_curves}, skip_teardown=True)

@@ -15,7 +15,6 @@ of loss and val_loss per run).
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import sys
@@ -31,8 +30,8 @@ from bench._harness import (
     Row,
     alternate,
     bench_env,
+    child_main,
     child_result,
-    emit,
     median,
     paired_ratio,
     run_child,
@@ -196,11 +195,5 @@ def measure_report(ctx: Ctx) -> None:
                         f"{len(s['report'])}"))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"build": child_build}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    child_main({"build": child_build})

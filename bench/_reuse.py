@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -19,7 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, SPECS, VENV_PYTHON, Ctx, Row, bench_env, emit, rss_kib, run_child, run_timed
+from bench._harness import (
+    ROOT,
+    SPECS,
+    VENV_PYTHON,
+    Ctx,
+    Row,
+    bench_env,
+    child_main,
+    rss_kib,
+    run_child,
+    run_timed,
+)
 
 NNLAB = str(Path(VENV_PYTHON).parent / "nnlab")
 CELLS = ({"model.depth": 1}, {"model.depth": 16},
@@ -160,15 +170,5 @@ def measure_sweep(ctx: Ctx) -> None:
                         f"verdicts identical in {sum(same)} of {rounds} rounds; " + "; ".join(shown)))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"setup": child_setup, "memory": child_memory}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    import os
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    os._exit(code)
+    child_main({"setup": child_setup, "memory": child_memory}, skip_teardown=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ from bench._harness import (
     Ctx,
     Row,
     bench_env,
+    child_main,
     child_result,
-    emit,
     median,
     run_child,
     run_timed,
@@ -189,11 +188,5 @@ def child_fresh(args: dict[str, Any]) -> dict[str, Any]:
     return {"scores": scores}
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"fresh": child_fresh}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    child_main({"fresh": child_fresh})

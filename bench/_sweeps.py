@@ -21,10 +21,8 @@ Epochs and objectives are read back from the store's SQLite file with the standa
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +39,8 @@ from bench._harness import (
     Row,
     alternate,
     bench_env,
+    child_main,
     child_result,
-    emit,
     median,
     run_child,
     run_timed,
@@ -300,11 +298,5 @@ def _recycling(ctx: Ctx) -> None:
                                 f"{median([r['seconds'] for r in fork]):.1f} s"))
 
 
-def main(argv: list[str]) -> int:
-    task, args = argv[0], json.loads(argv[1])
-    emit({"export": child_export}[task](args))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    child_main({"export": child_export})
