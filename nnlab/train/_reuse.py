@@ -76,9 +76,7 @@ class ModelCache:
         least recently used one, so that at most ``capacity`` models (and the one being built) are held."""
         if key in self._kept:
             return
-        while len(self._kept) >= self.capacity:
-            self._kept.popitem(last=False)
-            self.evictions += 1
+        self._shrink_to(self.capacity - 1)
         if not self._kept:
             self.release()  # nothing left to keep: Keras's global state goes too
 
@@ -104,10 +102,14 @@ class ModelCache:
             return
         self._kept[key] = _Kept(model, [v.numpy() for v in model.optimizer.variables])
         self._kept.move_to_end(key)
-        while len(self._kept) > self.capacity:
+        self._shrink_to(self.capacity)
+        self.builds += 1
+
+    def _shrink_to(self, size: int) -> None:
+        """Drop the least recently used models until at most ``size`` are kept."""
+        while len(self._kept) > size:
             self._kept.popitem(last=False)
             self.evictions += 1
-        self.builds += 1
 
     def probes(self, key: str | None) -> dict[str, Any] | None:
         """The traced callbacks' store of the model kept for ``key``; None when none is kept."""
