@@ -22,9 +22,7 @@ the median of the five.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +34,10 @@ from bench._harness import (
     Row,
     bench_env,
     child_main,
-    child_result,
     median,
     run_child,
-    run_timed,
 )
-from bench._sweeps import KT_DIR, NNLAB, SEARCH_SPEC, ensure_keras_tuner, tune_runs
+from bench._sweeps import KT_DIR, SEARCH_SPEC, _script, _sweep, ensure_keras_tuner
 
 FRESH_SEEDS = (100, 101, 102, 103, 104)
 LONGER = 3  # the equal-time sweep asks for this many times the trials, and counts those done within W
@@ -62,34 +58,6 @@ def chosen(db: Path) -> dict[str, Any]:
     return {"model.depth": int(params["model.depth"]), "train.learning_rate": float(params["train.learning_rate"])}
 
 
-def _nnlab(ctx: Ctx, name: str, seed: int, trials: int, epochs: int) -> dict[str, Any]:
-    store = ctx.work / "search" / name
-    shutil.rmtree(store, ignore_errors=True)
-    store.mkdir(parents=True)
-    began = time.time()
-    seconds, _ = run_timed([NNLAB, "sweep", str(SEARCH_SPEC), f"sweep.trials={trials}", f"train.epochs={epochs}",
-                            f"train.seed={seed}", "--progress", "lines"],
-                           env=bench_env(NNLAB_STORE=str(store)), cwd=store,
-                           log_to=ctx.work / "logs" / f"search-{name}.log")
-    runs = [r for r in tune_runs(store / "mlflow.db") if r["best_val_loss"] is not None]
-    if not runs:
-        raise BenchError(f"search {name}: no trial with a val_loss")
-    ended = sorted((r["end"] / 1000 - began, r["best_val_loss"]) for r in runs if r["end"])
-    return {"seconds": seconds, "best_val_loss": min(r["best_val_loss"] for r in runs), "ended": ended,
-            "chosen": chosen(store / "mlflow.db")}
-
-
-def _keras_tuner(ctx: Ctx, data: Path, seed: int, trials: int, epochs: int) -> dict[str, Any]:
-    folder = ctx.work / "search" / "keras_tuner"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    seconds, out = run_timed([VENV_PYTHON, str(BASELINES / "kt_random_search.py"), str(data), str(folder),
-                              "--trials", str(trials), "--epochs", str(epochs), "--seed", str(seed)],
-                             env=bench_env(PYTHONPATH=str(KT_DIR)), cwd=folder,
-                             log_to=ctx.work / "logs" / "search-keras_tuner.log")
-    return {"seconds": seconds, **child_result(out)}
-
-
 def within(ended: list[tuple[float, float]], seconds: float) -> float | None:
     """The best val_loss among the runs that ended within ``seconds`` of the sweep's start."""
     done = [v for t, v in ended if t <= seconds]
@@ -103,15 +71,21 @@ def measure_search(ctx: Ctx) -> None:
     trials, epochs = (4, 3) if ctx.quick else (20, 15)
     data = ctx.work / "digits_split.npz"
     run_child("bench._sweeps", "export", {"path": str(data)})
+    # each callable runs round r (its r-th call) with train.seed / --seed r, as goal 5's searches
+    searches = {
+        "nnlab": _sweep(ctx, "search_equal_trials", 2, "median", [f"sweep.trials={trials}", f"train.epochs={epochs}"]),
+        "longer": _sweep(ctx, "search_equal_time", 2, "median",
+                         [f"sweep.trials={LONGER * trials}", f"train.epochs={epochs}"]),
+        "keras_tuner": _script(ctx, "search_keras_tuner", [VENV_PYTHON, str(BASELINES / "kt_random_search.py"),
+                                                           str(data), "{dir}", "--trials", str(trials), "--epochs",
+                                                           str(epochs), "--seed", "{seed}"],
+                               bench_env(PYTHONPATH=str(KT_DIR))),
+    }
     got: list[dict[str, Any]] = []
     for r in range(rounds):
-        one: dict[str, Any] = {}
-        if r % 2:
-            one["nnlab"] = _nnlab(ctx, "equal_trials", r, trials, epochs)
-        one["keras_tuner"] = _keras_tuner(ctx, data, r, trials, epochs)
-        if not r % 2:
-            one["nnlab"] = _nnlab(ctx, "equal_trials", r, trials, epochs)
-        one["longer"] = _nnlab(ctx, "equal_time", r, LONGER * trials, epochs)
+        order = ["keras_tuner", "nnlab", "longer"] if r % 2 == 0 else ["nnlab", "keras_tuner", "longer"]
+        one: dict[str, Any] = {name: searches[name]() for name in order}
+        one["nnlab"]["chosen"] = chosen(Path(one["nnlab"]["db"]))
         one["equal_time"] = within(one["longer"]["ended"], one["keras_tuner"]["seconds"])
         ctx.log(f"  round {r + 1}/{rounds}: nnlab {one['nnlab']['best_val_loss']:.4f} in "
                 f"{one['nnlab']['seconds']:.0f} s, Keras Tuner {one['keras_tuner']['best_val_loss']:.4f} in "

@@ -139,11 +139,15 @@ def _sweep(ctx: Ctx, name: str, workers: int, pruner: str, overrides: list[str],
         ends = [r["end"] for r in runs if r["end"]]
         busy = (max(ends) - min(starts)) / 1000 if starts and ends else seconds
         startup = min(starts) / 1000 - began if starts else 0.0  # command start to the first run's start
+        scored = [r for r in runs if r["best_val_loss"] is not None]
         return {"seconds": seconds, "runs": len(runs), "epochs": sum(int(r["epochs"] or 0) for r in runs),
                 "pruned": sum(r["status"] == "pruned" for r in runs),
                 "best_final": min(r["val_loss"] for r in done),
-                "best_val_loss": min(r["best_val_loss"] for r in runs if r["best_val_loss"] is not None),
-                "busy_seconds": busy, "startup_seconds": startup}
+                "best_val_loss": min(r["best_val_loss"] for r in scored),
+                "busy_seconds": busy, "startup_seconds": startup,
+                # (seconds from the command's start to a run's end, its best_val_loss): goal 13's equal time
+                "ended": sorted((r["end"] / 1000 - began, r["best_val_loss"]) for r in scored if r["end"]),
+                "db": str(store / "mlflow.db")}
     return run
 
 
