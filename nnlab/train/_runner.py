@@ -189,8 +189,7 @@ def _batch(spec: Spec, data: Dataset) -> int:
 def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float | None,
          callbacks: list[Any], *, main: bool = True) -> None:
     """Compile (or, for a kept model, restart) and fit. ``main``: the run's own model, not pre-training's."""
-    from nnlab.train._env import keras, releasing_traced_gradients
-    from nnlab.train._optim import build_optimizer
+    from nnlab.train._env import releasing_traced_gradients
 
     spec = prepared.spec
     n = len(data.x_train)
@@ -202,19 +201,30 @@ def _fit(prepared: Prepared, model: Any, data: Dataset, epochs: int, lr: float |
         assert prepared.cache is not None
         prepared.cache.restart(model, spec)
     else:
-        loss, metrics = _loss_and_metrics(data.info.task)
-        optimizer = build_optimizer(spec.train, steps, lr)
-        if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
-            optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                      steps_per_execution=_steps_per_execution(spec, steps),
-                      jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
-        _build_state(model, data)
-        if main and prepared.cache is not None:
-            prepared.cache.keep(prepared.cache_key, model)
+        _compile(prepared, model, data, steps, lr, main=main)
     train, val = _pipelines(data, batch, spec.train.seed)
     with releasing_traced_gradients():  # else every fit of a new model leaks its traced graph (~5 MiB)
         model.fit(train, epochs=epochs, verbose=0, validation_data=val, callbacks=callbacks)
+
+
+def _compile(prepared: Prepared, model: Any, data: Dataset, steps: int, lr: float | None, *,
+             main: bool = True) -> None:
+    """Compile ``model`` for the run, build its optimizer's and metrics' state, and (the run's own model in
+    a sweep worker) keep it for the next run of the same graph."""
+    from nnlab.train._env import keras
+    from nnlab.train._optim import build_optimizer
+
+    spec = prepared.spec
+    loss, metrics = _loss_and_metrics(data.info.task)
+    optimizer = build_optimizer(spec.train, steps, lr)
+    if spec.train.precision == "mixed_float16":  # float16 gradients underflow unless the loss is scaled
+        optimizer = keras().optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  steps_per_execution=_steps_per_execution(spec, steps),
+                  jit_compile=spec.train.jit_compile)  # auto: XLA on a GPU only (it did not pay on the CPU)
+    _build_state(model, data)
+    if main and prepared.cache is not None:
+        prepared.cache.keep(prepared.cache_key, model)
 
 
 def _build_state(model: Any, data: Dataset) -> None:
@@ -266,7 +276,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     """
     from nnlab.models import build_model
     from nnlab.train import _callbacks as cb
-    from nnlab.train._env import device_tags, keras
+    from nnlab.train._env import keras
 
     k = keras()
     spec, data, model = prepared.spec, prepared.data, prepared.model
@@ -274,30 +284,15 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     started = time.time()
     result = RunResult(run_id=None, status="failed")
     if tracker is not None:
-        tracker.describe_experiment(spec.name, spec.description)
-        run_id = tracker.start_run(spec.name, run_name=run_name or spec.name, parent_run_id=parent_run_id, tags={
-            f"{TAG}phase": phase,
-            f"{TAG}status": "running",
-            f"{TAG}spec_hash": spec.spec_hash(),
-            f"{TAG}spec_name": spec.name,
-            SOURCE_NAME: spec.source,
-            f"{TAG}keras_version": k.__version__,
-            f"{TAG}tensorflow_version": _tf_version(),
-            **device_tags(),
-            **(tags or {}),
-        })
-        tracker.log_params(run_id, run_params(spec, data))
-        tracker.log_inputs(run_id, _inputs(spec, data, prepared.pretrain_data))
+        run_id = start_run(tracker, spec, data, prepared.pretrain_data, phase=phase, tags=tags,
+                           parent_run_id=parent_run_id, run_name=run_name)
     result.run_id = run_id
 
     def sink(metrics: dict[str, float], epoch: int) -> None:
         if tracker is not None and run_id is not None:
             tracker.log_epoch(run_id, metrics, step=epoch)  # queued: written in the background
 
-    if data.info.task == "classification" and data.info.n_classes:
-        # set before fitting, so that every way the run ends logs it, a diverged or failed run too: the
-        # level reports count such runs at for an accuracy
-        result.metrics["chance_accuracy"] = 1.0 / data.info.n_classes
+    result.metrics.update(_chance(data))  # before fitting: every way the run ends logs it
     loss_fn, _ = _loss_and_metrics(data.info.task)
     divergence = cb.Divergence()
     extras: list[Any] = []
@@ -348,12 +343,7 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
             result.metrics.update(recorder.last)
         else:
             result.status = "pruned" if hook is not None and hook.stopped else "completed"
-            # the weights Keras restored at the end of fit: every final metric describes them, the
-            # per-epoch ones as that epoch logged them, test_* evaluated now on the restored weights
-            result.best_epoch = kept_epoch(spec, result.history.get("val_loss", []))
-            kept = result.best_epoch if result.best_epoch is not None else len(recorder.rows) - 1
-            result.metrics.update(recorder.rows[kept] if recorder.rows else {})
-            result.metrics.update(_evaluate(model, data))
+            conclude(result, spec, recorder.rows, model, data)
         _summaries(result, model)
     except KeyboardInterrupt:
         result.status = "killed"
@@ -375,6 +365,45 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
         _artifacts(tracker, run_id, spec, model, result, figures)
     _finish(tracker, run_id, result, started, "FINISHED")
     return result
+
+
+def start_run(tracker: RunTracker, spec: Spec, data: Dataset, pretrain_data: Dataset | None, *, phase: str,
+              tags: dict[str, str] | None, parent_run_id: str | None, run_name: str | None) -> str:
+    """A new MLflow run for ``spec``: its tags, params and datasets."""
+    from nnlab.train._env import device_tags, keras
+
+    tracker.describe_experiment(spec.name, spec.description)
+    run_id = tracker.start_run(spec.name, run_name=run_name or spec.name, parent_run_id=parent_run_id, tags={
+        f"{TAG}phase": phase,
+        f"{TAG}status": "running",
+        f"{TAG}spec_hash": spec.spec_hash(),
+        f"{TAG}spec_name": spec.name,
+        SOURCE_NAME: spec.source,
+        f"{TAG}keras_version": keras().__version__,
+        f"{TAG}tensorflow_version": _tf_version(),
+        **device_tags(),
+        **(tags or {}),
+    })
+    tracker.log_params(run_id, run_params(spec, data))
+    tracker.log_inputs(run_id, _inputs(spec, data, pretrain_data))
+    return run_id
+
+
+def _chance(data: Dataset) -> dict[str, float]:
+    """A classifier's chance accuracy (the level reports count a diverged or failed run at)."""
+    if data.info.task == "classification" and data.info.n_classes:
+        return {"chance_accuracy": 1.0 / data.info.n_classes}
+    return {}
+
+
+def conclude(result: RunResult, spec: Spec, rows: list[dict[str, float]], model: Any, data: Dataset) -> None:
+    """The final metrics of a run that ended well, ``model`` holding the weights it keeps (those Keras
+    restored at the end of fit): the kept epoch's values as that epoch logged them, ``test_*`` (and extra
+    splits) evaluated now."""
+    result.best_epoch = kept_epoch(spec, result.history.get("val_loss", []))
+    kept = result.best_epoch if result.best_epoch is not None else len(rows) - 1
+    result.metrics.update(rows[kept] if rows else {})
+    result.metrics.update(_evaluate(model, data))
 
 
 def _kept_probes(prepared: Prepared) -> Callable[[], dict[str, Any] | None] | None:

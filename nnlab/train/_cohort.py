@@ -1,0 +1,412 @@
+"""Cohorts: the runs of one graph trained together as one computation.
+
+A cell's confirm repeats share the architecture and every setting but their seeds. A cohort of K of
+them stacks each variable of the model along a new first axis, one slice per member, and trains all
+K in one traced step: ``tf.vectorized_map`` over the model's ``stateless_call`` turns every matmul,
+convolution and recurrence into its batched form. Each member keeps its own
+
+- weights, batch-norm statistics and dropout and augmentation seed states (its slices, set from a
+  model built from its own seed, as the run alone would start),
+- data: its own split (``data.seed`` may differ) and its own order, the very permutations the run
+  alone draws (``_runner._pipelines``),
+- optimizer state: every optimizer nnlab offers updates elementwise, so the slots of a stacked
+  variable are the members' own; the shared step counter counts the same steps for all,
+- early stopping (Keras's rule, its best weights kept per member), metrics and diagnostics.
+
+A member's per-epoch values equal the run alone within float32 rounding (the batched kernels sum in
+another order; measured ~2e-7 relative, tested at 1e-5). What a cohort cannot reproduce exactly it
+does not try to: a member whose running loss turned non-finite or exploded (where the run alone may
+stop in the middle of an epoch) comes back as None and is run alone, and so does every member when
+the runs do not share one graph (``ModelCache.key``) or use something that would mix the members
+(``blocker``). A cohort writes nothing: its caller tracks each member as the run it stands for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnlab.data import Dataset, load_dataset
+from nnlab.spec import Spec
+from nnlab.tracking import RunTracker
+from nnlab.train._reuse import ModelCache
+from nnlab.train._runner import (
+    DIAGNOSTIC_BATCH,
+    TAG,
+    Prepared,
+    RunResult,
+    _batch,
+    _compile,
+    _loss_and_metrics,
+    prepare,
+)
+
+AUTO_CPU, AUTO_GPU = 8, 32  # members of an ``auto`` cohort at most, without and with a GPU
+DIVERGED_LOSS = 1e6  # as ``_callbacks.Divergence``
+
+
+def blocker(spec: Spec) -> str | None:
+    """Why runs of ``spec`` cannot train in a cohort; None when they can."""
+    train = spec.train
+    if train.pretrain is not None:
+        return "pre-training builds a second model per run"
+    if train.precision != "float32":
+        return "mixed precision scales each run's loss on its own"
+    if train.clipnorm:
+        return "gradient clipping by norm would take the norm over every member"
+    return None
+
+
+def cohort_size(setting: int | str, slots: int, gpu: bool) -> int:
+    """Members per cohort: ``sweep.cohort`` (``auto``: up to 8 on the CPU, 32 on a GPU), at most ``slots``."""
+    if setting == "auto":
+        return max(1, min(slots, AUTO_GPU if gpu else AUTO_CPU))
+    return max(1, min(slots, int(setting)))
+
+
+@dataclass
+class Member:
+    spec: Spec
+    data: Dataset
+    history: dict[str, list[float]] = field(default_factory=dict)
+    rows: list[dict[str, float]] = field(default_factory=list)
+    stopped: bool = False  # early stopping ended it: its epochs are over, the others go on
+    flagged: bool = False  # its loss diverged: run it alone
+    best: float = math.inf
+    wait: int = 0
+
+    def record(self, metrics: dict[str, float]) -> None:
+        for key, v in metrics.items():
+            self.history.setdefault(key, []).append(v)
+        self.rows.append(metrics)
+
+
+class _Engine:
+    """The stacked variables, the optimizer over them and the traced epoch and evaluation functions
+    for K members of one graph (``template``: a model of it, compiled, whose layers compute)."""
+
+    def __init__(self, template: Any, k: int, spec: Spec, data: Dataset, steps: int) -> None:
+        import tensorflow as tf
+
+        from nnlab.train._env import keras
+        from nnlab.train._optim import build_optimizer
+
+        kr = keras()
+        self.template, self.k = template, k
+        self.task = data.info.task
+        self.loss_fn, _ = _loss_and_metrics(self.task)
+        self.tv = [kr.Variable(tf.stack([v.value] * k), name=f"cohort_t{i}")
+                   for i, v in enumerate(template.trainable_variables)]
+        self.ntv = [kr.Variable(tf.stack([v.value] * k), trainable=False, name=f"cohort_n{i}")
+                    for i, v in enumerate(template.non_trainable_variables)]
+        self.best_tv = [tf.Variable(v.value, trainable=False) for v in self.tv]
+        self.best_ntv = [tf.Variable(v.value, trainable=False) for v in self.ntv]
+        self.optimizer = build_optimizer(spec.train, steps, None)
+        self.optimizer.build(self.tv)
+        self.optimizer_start = [v.numpy() for v in self.optimizer.variables]
+        self.x = tf.Variable(np.stack([data.x_train] * k), trainable=False)
+        self.y = tf.Variable(np.stack([data.y_train] * k), trainable=False)
+        self.batch = _batch(spec, data)
+        self.n = len(data.x_train)
+        self.train_epoch = tf.function(self._train_epoch)
+        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.snapshot = tf.function(self._snapshot)
+
+    # -- per cohort --------------------------------------------------------------------------------
+    def reset(self, models: Sequence[Any], datas: Sequence[Dataset], spec: Spec) -> None:
+        """Each member's slices from its own freshly built model and data; the optimizer as new."""
+        for i, stacked in enumerate(self.tv):
+            stacked.assign(np.stack([m.trainable_variables[i].numpy() for m in models]))
+        for i, stacked in enumerate(self.ntv):
+            stacked.assign(np.stack([m.non_trainable_variables[i].numpy() for m in models]))
+        for var, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
+            var.assign(value)
+        if spec.train.schedule == "none":
+            self.optimizer.learning_rate = spec.train.learning_rate
+        self.x.assign(np.stack([d.x_train for d in datas]))
+        self.y.assign(np.stack([d.y_train for d in datas]))
+
+    def set_member(self, index: int, model: Any, best: bool = False) -> None:
+        """Member ``index``'s current (or kept best) weights into ``model`` (the template)."""
+        tv, ntv = (self.best_tv, self.best_ntv) if best else (self.tv, self.ntv)
+        for var, stacked in zip(model.trainable_variables, tv, strict=True):
+            var.assign(stacked[index])
+        for var, stacked in zip(model.non_trainable_variables, ntv, strict=True):
+            var.assign(stacked[index])
+
+    # -- traced --------------------------------------------------------------------------------------
+    def _member(self, training: bool) -> Callable[[Any], Any]:
+        import tensorflow as tf
+
+        template, loss_fn, classify = self.template, self.loss_fn, self.task == "classification"
+
+        def one(args: Any) -> Any:
+            tv, ntv, x, y = args
+            pred, ntv_after, losses = template.stateless_call(list(tv), list(ntv), x, training=training,
+                                                              return_losses=True)
+            loss = loss_fn(y, pred)
+            if losses:
+                loss = loss + tf.add_n(losses)
+            if classify:
+                hits = tf.cast(tf.equal(tf.argmax(pred, axis=-1, output_type=y.dtype), y), tf.float32)
+                values = [tf.reduce_sum(hits)]
+            else:
+                diff = pred - tf.reshape(tf.cast(y, pred.dtype), tf.shape(pred))
+                per_example = tf.reshape(diff, [tf.shape(diff)[0], -1])
+                values = [tf.reduce_sum(tf.reduce_mean(tf.abs(per_example), axis=1)),
+                          tf.reduce_sum(tf.reduce_mean(tf.square(per_example), axis=1))]
+            return loss, tf.stack(values), ntv_after
+
+        return one
+
+    def _train_epoch(self, order: Any) -> Any:
+        """One epoch over each member's order (``order``: K x n indices): the sample-weighted mean
+        training loss and metric sums per member, as Keras's running averages end the epoch, and
+        whether a member's running loss was ever non-finite or above ``DIVERGED_LOSS``."""
+        import tensorflow as tf
+
+        one = self._member(training=True)
+        k, n, batch = self.k, self.n, self.batch
+        width = 1 if self.task == "classification" else 2
+        loss_sum = tf.zeros([k])
+        value_sum = tf.zeros([k, width])
+        count = tf.constant(0.0)
+        bad = tf.zeros([k], dtype=tf.bool)
+        for start in tf.range(0, n, batch):
+            idx = order[:, start:tf.minimum(start + batch, n)]
+            x = tf.gather(self.x, idx, batch_dims=1)
+            y = tf.gather(self.y, idx, batch_dims=1)
+            tv = [v.value for v in self.tv]
+            with tf.GradientTape() as tape:
+                tape.watch(tv)
+                losses, values, ntv_after = tf.vectorized_map(one, (tv, [v.value for v in self.ntv], x, y),
+                                                              fallback_to_while_loop=True)
+                total = tf.reduce_sum(losses)
+            grads = tape.gradient(total, tv)
+            self.optimizer.apply(grads, self.tv)
+            for var, value in zip(self.ntv, ntv_after, strict=True):
+                var.assign(value)
+            size = tf.cast(tf.shape(idx)[1], tf.float32)
+            loss_sum += losses * size
+            value_sum += values
+            count += size
+            running = loss_sum / count
+            bad = bad | ~tf.math.is_finite(running) | (running > DIVERGED_LOSS)
+        return loss_sum / count, value_sum / count, bad
+
+    def _evaluate(self, x: Any, y: Any) -> Any:
+        """Inference-mode loss and metrics per member over ``x``, ``y`` (K x m each), in batches."""
+        import tensorflow as tf
+
+        one = self._member(training=False)
+        m = tf.shape(x)[1]
+        width = 1 if self.task == "classification" else 2
+        loss_sum = tf.zeros([self.k])
+        value_sum = tf.zeros([self.k, width])
+        for start in tf.range(0, m, self.batch):
+            xb = x[:, start:tf.minimum(start + self.batch, m)]
+            yb = y[:, start:tf.minimum(start + self.batch, m)]
+            losses, values, _ = tf.vectorized_map(one, ([v.value for v in self.tv], [v.value for v in self.ntv],
+                                                        xb, yb), fallback_to_while_loop=True)
+            loss_sum += losses * tf.cast(tf.shape(xb)[1], tf.float32)
+            value_sum += values
+        total = tf.cast(m, tf.float32)
+        return loss_sum / total, value_sum / total
+
+    def _snapshot(self, improved: Any) -> None:
+        """Keep the current weights of the members in ``improved`` (K booleans) as their best."""
+        import tensorflow as tf
+
+        for best, var in zip([*self.best_tv, *self.best_ntv], [*self.tv, *self.ntv], strict=True):
+            mask = tf.reshape(improved, [-1] + [1] * (len(var.shape) - 1))
+            best.assign(tf.where(mask, var.value, best))
+
+
+def _names(task: str) -> list[str]:
+    return ["accuracy"] if task == "classification" else ["mae", "mse"]
+
+
+def _orders(seeds: Sequence[int], n: int) -> Callable[[], np.ndarray]:
+    """Each member's order for the next epoch: the permutations its run alone draws (``_pipelines``)."""
+    import tensorflow as tf
+
+    draws = [tf.random.Generator.from_seed(seed) for seed in seeds]
+
+    def next_orders() -> np.ndarray:
+        return np.stack([tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                                  seed=g.make_seeds(1)[:, 0]).numpy() for g in draws])
+
+    return next_orders
+
+
+ENGINE = "cohort"  # where a kept model's probes hold its cohort engines, by member count
+
+
+@dataclass
+class Trained:
+    """What ``train_cohort`` returns: one result per run (None: train it alone) and what ``finish``
+    needs to evaluate and record each member."""
+
+    results: list[RunResult | None]
+    prepared: Prepared | None = None
+    engine: _Engine | None = None
+    members: list[Member] = field(default_factory=list)
+    started: float = 0.0
+
+    def model_of(self, index: int) -> Any:
+        """The template holding member ``index``'s kept weights: under early stopping those the cohort
+        kept aside (its best epoch's, or with ``restore_best: false`` its last epoch's: a stopped
+        member's slices go on training with the others), else its last epoch's."""
+        assert self.prepared is not None and self.engine is not None
+        spec = self.members[index].spec
+        self.engine.set_member(index, self.prepared.model, best=spec.train.early_stopping is not None)
+        return self.prepared.model
+
+
+def train_cohort(specs: Sequence[Spec], cache: ModelCache | None = None, *,
+                 between_epochs: Callable[[int], None] | None = None) -> Trained:
+    """Train the runs of ``specs`` (one graph, their seeds apart) together. Every result is None (train
+    each alone) when they are fewer than two, do not share a graph, or one has a ``blocker``; a member's
+    is None when its loss diverged. ``between_epochs(epoch)`` runs after each epoch (a stop request
+    raises from it: nothing was written)."""
+    import tensorflow as tf
+
+    from nnlab.models import build_model
+    from nnlab.train import _callbacks as cb
+    from nnlab.train._runner import _enable_determinism
+
+    alone = Trained([None] * len(specs))
+    if len(specs) < 2 or any(blocker(s) for s in specs) or len({s.train.learning_rate for s in specs}) > 1:
+        return alone
+    datas = [load_dataset(s.data) for s in specs]
+    keys = {ModelCache.key(s, d) for s, d in zip(specs, datas, strict=True)}
+    if None in keys or len(keys) > 1 or len({len(d.x_val) for d in datas}) > 1:
+        return alone
+    started = time.time()
+    spec, data, k = specs[0], datas[0], len(specs)
+    prepared = prepare(spec, cache)
+    models = [build_model(s.model, d.info, augment=list(s.data.augment), seed=s.train.seed,
+                          precision=s.train.precision) for s, d in zip(specs, datas, strict=True)]
+    if spec.train.deterministic:
+        _enable_determinism()
+    steps = math.ceil(len(data.x_train) / _batch(spec, data))
+    template = prepared.model
+    if not prepared.reused:
+        _compile(prepared, template, data, steps, None)
+    probes = cache.probes(prepared.cache_key) if cache is not None else None
+    engines = probes.setdefault(ENGINE, {}) if probes is not None else {}
+    engine = engines.get(k)
+    if engine is None:
+        engine = engines[k] = _Engine(template, k, spec, data, steps)
+    engine.reset(models, datas, spec)
+    del models
+
+    val = (tf.constant(np.stack([d.x_val for d in datas])), tf.constant(np.stack([d.y_val for d in datas])))
+    m = min(len(data.x_train), len(data.x_val))  # the examples train_eval_* measure (``_train_eval_set``)
+    sub = (tf.constant(np.stack([d.x_train[:m] for d in datas])),
+           tf.constant(np.stack([d.y_train[:m] for d in datas]))) if m else None
+    diagnostics = None
+    if spec.train.diagnostics:
+        loss_fn, _ = _loss_and_metrics(data.info.task)
+        size = min(DIAGNOSTIC_BATCH, len(data.x_train))
+        kept_probes = (lambda: probes) if probes is not None else None
+        diagnostics = [cb.Diagnostics(d.x_train[:size], d.y_train[:size], loss_fn, spec.model.activation,
+                                      kept_probes=kept_probes) for d in datas]
+        for probe in diagnostics:
+            probe.set_model(template)
+    members = [Member(s, d) for s, d in zip(specs, datas, strict=True)]
+    names = _names(data.info.task)
+    orders = _orders([s.train.seed for s in specs], len(data.x_train))
+    patience, restore = spec.train.early_stopping, spec.train.restore_best
+    for epoch in range(spec.train.epochs):
+        loss, values, bad = (t.numpy() for t in engine.train_epoch(tf.constant(orders())))
+        val_loss, val_values = (t.numpy() for t in engine.evaluate(*val))
+        sub_loss, sub_values = (t.numpy() for t in engine.evaluate(*sub)) if sub is not None else (None, None)
+        keep = np.zeros(k, dtype=bool)
+        for i, member in enumerate(members):
+            if member.stopped or member.flagged:
+                continue
+            if bad[i]:
+                member.flagged = True
+                continue
+            row = {"loss": float(loss[i]), **{name: float(values[i, j]) for j, name in enumerate(names)},
+                   "val_loss": float(val_loss[i]),
+                   **{f"val_{name}": float(val_values[i, j]) for j, name in enumerate(names)}}
+            if sub_loss is not None and sub_values is not None:
+                prefix = cb.TrainEval.PREFIX
+                row[f"{prefix}loss"] = float(sub_loss[i])
+                row.update({f"{prefix}{name}": float(sub_values[i, j]) for j, name in enumerate(names)})
+            if diagnostics is not None:
+                engine.set_member(i, template)
+                try:
+                    row.update(diagnostics[i].compute())
+                except (ValueError, TypeError):  # as the callback: diagnostics are best effort
+                    pass
+            member.record(row)
+            if patience is not None:  # the weights to keep: the best epoch's, or (not restoring) the latest
+                improved = _early_stopping(member, row["val_loss"], epoch, patience)
+                keep[i] = improved if restore else True
+        if keep.any():
+            engine.snapshot(tf.constant(keep))
+        if between_epochs is not None:
+            between_epochs(epoch)
+        if all(mb.stopped or mb.flagged for mb in members):
+            break
+    results: list[RunResult | None] = []
+    for member in members:
+        if member.flagged:
+            results.append(None)
+            continue
+        results.append(RunResult(run_id=None, status="completed", history=member.history,
+                                 epochs=len(member.rows)))
+    return Trained(results, prepared, engine, members, started)
+
+
+def _early_stopping(member: Member, current: float, epoch: int, patience: int) -> bool:
+    """Keras's ``EarlyStopping(monitor="val_loss")`` for one member, step for step: whether this epoch
+    improved on the best (the first epoch always does, whatever its value; NaN never does after it), and
+    ``member.stopped`` once ``patience`` epochs in a row did not."""
+    member.wait += 1
+    if epoch == 0 or current < member.best:
+        member.best = current
+        member.wait = 0
+        return True
+    if member.wait >= patience and epoch > 0:
+        member.stopped = True
+    return False
+
+
+def finish(trained: Trained, index: int, tracker: RunTracker | None, *, phase: str, tags: dict[str, str],
+           parent_run_id: str | None, run_name: str, figures: bool = True) -> RunResult:
+    """Member ``index``'s final metrics (its kept weights evaluated as ``execute`` does), recorded, when a
+    ``tracker`` is given, as the run it stands for: the same tags (plus ``nnlab.cohort_size``), params,
+    datasets, per-epoch metrics, final metrics and artifacts. Written only now, after training: a cohort
+    cut short leaves no run behind."""
+    from nnlab.train._runner import _artifacts, _chance, _finish, _summaries, conclude, start_run
+
+    result = trained.results[index]
+    member = trained.members[index]
+    assert result is not None
+    spec, data = member.spec, member.data
+    model = trained.model_of(index)
+    result.metrics.update(_chance(data))
+    conclude(result, spec, member.rows, model, data)
+    _summaries(result, model)
+    if tracker is None:
+        result.seconds = time.time() - trained.started
+        return result
+    result.run_id = start_run(tracker, spec, data, None, phase=phase, parent_run_id=parent_run_id,
+                              run_name=run_name, tags={**tags, f"{TAG}cohort_size": str(len(trained.members))})
+    for epoch, row in enumerate(member.rows):
+        tracker.log_epoch(result.run_id, row, step=epoch)
+    _artifacts(tracker, result.run_id, spec, model, result, figures)
+    _finish(tracker, result.run_id, result, trained.started, "FINISHED")
+    return result
+
+
+__all__ = ["Trained", "blocker", "cohort_size", "finish", "train_cohort"]

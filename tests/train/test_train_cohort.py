@@ -1,0 +1,131 @@
+"""Cohorts (``nnlab.train._cohort``): K runs of one graph trained as one computation, each member equal to
+the same run trained alone."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nnlab.spec import Spec
+from nnlab.train import execute, prepare
+from nnlab.train._cohort import blocker, cohort_size, finish, train_cohort
+from nnlab.train._reuse import ModelCache
+
+CASES = {
+    "mlp": "data: {dataset: digits_flat, train_size: 160}\n"
+           "model: {family: mlp, depth: 3, width: 16, normalization: batch, residual: true, dropout: 0.2, l2: 0.001}",
+    "cnn": "data: {dataset: digits, train_size: 160, augment: [shift]}\n"
+           "model: {family: cnn, depth: 2, width: 4, normalization: batch, dropout: 0.1}",
+    "rnn": "data: {dataset: parity, n_samples: 200, seq_len: 8}\nmodel: {family: rnn, depth: 1, width: 8}",
+    "transformer": "data: {dataset: parity, n_samples: 200, seq_len: 8}\n"
+                   "model: {family: transformer, depth: 1, width: 16, dropout: 0.1}",
+}
+REL = 1e-5
+
+
+def _spec(write_spec, family: str, train: str = "", epochs: int = 4) -> Spec:
+    return Spec.from_yaml(write_spec(f"name: cohort\n{CASES[family]}\n"
+                                     f"train: {{epochs: {epochs}, batch_size: 32{train}}}\n"))
+
+
+def _close(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=REL, abs_tol=1e-7) for x, y in zip(a, b, strict=True))
+
+
+def _members(spec: Spec, n: int = 3) -> list[Spec]:
+    shared_split = bool(spec.data.augment)  # an augmentation standardizes with its split's statistics
+    return [spec.with_values({"train.seed": 10 + i, "data.seed": 1 if shared_split else 1 + i}) for i in range(n)]
+
+
+def _alone(spec: Spec):
+    return execute(prepare(spec), None, figures=False)
+
+
+def _same(alone, member) -> None:
+    assert member.status == alone.status == "completed"
+    assert member.epochs == alone.epochs
+    assert set(member.history) == set(alone.history)
+    for key, series in alone.history.items():
+        assert _close(series, member.history[key]), (key, series, member.history[key])
+    assert member.best_epoch == alone.best_epoch
+    for key, value in alone.metrics.items():
+        # a gap is a difference of two values each within REL: compared at REL of its operands' scale
+        absolute = REL * abs(member.metrics.get("val_loss", 1.0)) if key.startswith("gap_") else 1e-7
+        assert math.isclose(value, member.metrics[key], rel_tol=REL, abs_tol=absolute), key
+
+
+@pytest.mark.parametrize("family", list(CASES))
+def test_a_member_equals_its_run_alone(write_spec, family):
+    """Three members (their own weights, splits, orders, dropout draws): every logged series per epoch and
+    every final metric equal the same run trained alone, within 1e-5 relative."""
+    specs = _members(_spec(write_spec, family))
+    trained = train_cohort(specs, ModelCache())
+    assert all(r is not None for r in trained.results)
+    members = [finish(trained, i, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
+               for i in range(len(specs))]
+    for spec, member in zip(specs, members, strict=True):
+        _same(_alone(spec), member)
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_early_stopping_per_member(write_spec, restore):
+    """Patience 1 stops members at different epochs; each keeps what its run alone keeps (the best epoch's
+    weights, or its last epoch's), while the others train on."""
+    spec = _spec(write_spec, "mlp", f", learning_rate: 0.05, early_stopping: 1, restore_best: {str(restore).lower()}",
+                 epochs=12)
+    specs = _members(spec)
+    trained = train_cohort(specs)
+    members = [finish(trained, i, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
+               for i in range(len(specs))]
+    alone = [_alone(s) for s in specs]
+    assert len({a.epochs for a in alone}) > 1  # the members stopped at different epochs
+    for a, m in zip(alone, members, strict=True):
+        _same(a, m)
+
+
+def test_a_diverging_member_is_left_to_run_alone(write_spec):
+    """A member whose loss explodes is not judged from the cohort: it comes back None (its run alone may
+    stop in the middle of an epoch, which a cohort does not reproduce) and its NaNs leave the other
+    member as it would have been."""
+    import numpy as np
+
+    from nnlab.train._cohort import ENGINE
+
+    spec = _spec(write_spec, "mlp")
+    specs = [spec.with_values({"train.seed": 1}), spec.with_values({"train.seed": 2})]
+    cache = ModelCache()
+    untouched = train_cohort(specs, cache)  # its engine is kept with the cell's model: the next cohort's
+    reference = finish(untouched, 0, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
+    engine = cache.probes(untouched.prepared.cache_key)[ENGINE][2]
+
+    def blow_up(epoch: int) -> None:  # member 1's weights overflow after the first epoch
+        if epoch == 0:
+            for var in engine.tv:
+                scale = np.ones(var.shape, dtype="float32")
+                scale[1] = 1e30
+                var.assign(var.value * scale)
+
+    trained = train_cohort(specs, cache, between_epochs=blow_up)
+    assert trained.results[1] is None and trained.results[0] is not None
+    first = finish(trained, 0, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
+    for key, series in reference.history.items():
+        assert _close(series, first.history[key]), key
+
+
+def test_runs_that_cannot_share_a_cohort_train_alone(write_spec):
+    spec = _spec(write_spec, "mlp")
+    assert train_cohort([spec]).results == [None]
+    other_width = spec.with_values({"model.width": 8, "train.seed": 5})
+    assert train_cohort([spec, other_width]).results == [None, None]
+    clipped = spec.with_values({"train.clipnorm": 1.0})
+    assert blocker(clipped) is not None and train_cohort([clipped, clipped.with_values({"train.seed": 3})]).results == [None, None]
+    assert blocker(spec) is None
+
+
+def test_cohort_size():
+    assert cohort_size("auto", 3, gpu=False) == 3
+    assert cohort_size("auto", 100, gpu=False) == 8
+    assert cohort_size("auto", 100, gpu=True) == 32
+    assert cohort_size(1, 5, gpu=False) == 1
+    assert cohort_size(4, 2, gpu=False) == 2
