@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench._harness import BENCH, WORK, BenchError, Ctx, Row, loadavg, print_table, write_results
 
-GOALS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13")
+GOALS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14")
 LEVER_ONLY = ("threads and oneDNN", "pruner replay")  # steps that add levers, no goal rows
 
 
@@ -38,7 +38,8 @@ def _steps(quick: bool, skip_levers: bool) -> list[tuple[set[str], str, Callable
         ({"3", "4", "5"}, "sweeps", _sweeps.measure_sweeps),
         ({"4"}, "pruner replay", _pruning.measure_pruning),
         ({"13"}, "search quality", _search.measure_search),
-        ({"10"}, "kept models: the depth study", _reuse.measure_sweep),
+        ({"10"}, "kept models and cohorts: the depth study", _reuse.measure_sweep),
+        ({"14"}, "cohorts: the confirm phase", _reuse.measure_confirm),
     ]
 
 

@@ -1,7 +1,11 @@
-"""Goals 10-12: a worker keeps a cell's compiled model between the cell's runs (``sweep.reuse``).
+"""Goals 10-12 and 14: a worker keeps a cell's compiled model between the cell's runs (``sweep.reuse``) and
+trains a cell's confirm repeats together (``sweep.cohort``).
 
-- 10: the depth study's full sweep (2 workers, 2 cores) with ``sweep.reuse=true`` / ``false`` (every run
-  builds, compiles and traces its model: the behaviour before), whole wall time, and the verdicts of both.
+- 10: the depth study's full sweep (2 workers, 2 cores) as by default (kept models, cohorts) / with
+  ``sweep.reuse=false sweep.cohort=1`` (every run builds, compiles and traces its model: the behaviour
+  before), whole wall time, and the verdicts of both.
+- 14: the same study's confirm repeats alone (no tuning): cohorts / kept models one run at a time / every
+  run built anew.
 - 11: per-run set-up of the runs after a cell's first / of the first run, in one process, on cells of the
   depth study. Set-up = ``prepare`` + the first epoch's time beyond a steady epoch (the median of the later
   ones): data, building, compiling, tracing, the first evaluation's trace.
@@ -125,21 +129,29 @@ def measure_memory(ctx: Ctx) -> None:
                         f"{found.get('capacity', 1)}); no clear_session while a model is kept"))
 
 
-def _sweep(ctx: Ctx, reuse: bool, round_: int) -> tuple[float, str]:
-    store = ctx.work / "reuse" / f"{'on' if reuse else 'off'}-{round_}"
+ARMS = {  # how a worker runs a cell's runs
+    "cohorts": ["sweep.reuse=true", "sweep.cohort=auto"],  # the default: kept models, confirm repeats together
+    "kept": ["sweep.reuse=true", "sweep.cohort=1"],  # kept models, one model per run
+    "anew": ["sweep.reuse=false", "sweep.cohort=1"],  # every run built, compiled and traced (the old way)
+}
+CONFIRM_ONLY = ["sweep.tune={}", "sweep.trials=0"]  # the depth study's cells, confirm repeats only
+
+
+def _sweep(ctx: Ctx, arm: str, round_: int, extra: list[str], tag: str) -> tuple[float, str]:
+    store = ctx.work / "reuse" / f"{tag}-{arm}-{round_}"
     if store.exists():
         import shutil
 
         shutil.rmtree(store)
     store.mkdir(parents=True)
     spec = str(ROOT / "experiments" / "depth.yaml")
-    extra = ["--profile", "quick"] if ctx.quick else []
+    profile = ["--profile", "quick"] if ctx.quick else []
     env = bench_env(NNLAB_STORE=str(store))
-    seconds, _ = run_timed([NNLAB, "sweep", spec, f"sweep.reuse={str(reuse).lower()}",
-                            "--workers", "2", "--progress", "lines", *extra], env=env, timeout=3600,
-                           log_to=ctx.work / "logs" / f"reuse_sweep_{reuse}_{round_}.log")
+    seconds, _ = run_timed([NNLAB, "sweep", spec, *ARMS[arm], *extra, "--workers", "2", "--progress", "lines",
+                            *profile], env=env, timeout=3600,
+                           log_to=ctx.work / "logs" / f"{tag}_sweep_{arm}_{round_}.log")
     run_timed([NNLAB, "report", spec, "--no-log", "--out", str(store / "report")], env=env,
-              timeout=900, log_to=ctx.work / "logs" / f"reuse_report_{reuse}_{round_}.log")
+              timeout=900, log_to=ctx.work / "logs" / f"{tag}_report_{arm}_{round_}.log")
     return seconds, ", ".join(_verdicts((store / "report" / "report.md").read_text()))
 
 
@@ -150,24 +162,46 @@ def _verdicts(markdown: str) -> list[str]:
     return [row.split(" | ")[1].strip() for row in rows]
 
 
-def measure_sweep(ctx: Ctx) -> None:
+def _alternate(ctx: Ctx, arms: tuple[str, ...], extra: list[str], tag: str
+               ) -> tuple[dict[str, list[float]], list[bool], list[str]]:
+    """Each round runs every arm, in an order rotated per round; their wall times, whether the verdicts
+    were the same in all arms, and what each round found."""
     rounds = 1 if ctx.quick else min(ctx.repeats, 2)
-    ctx.log(f"goal 10: the depth study, sweep.reuse on / off, {rounds} round(s)")
-    on, off, same, shown = [], [], [], []
+    times: dict[str, list[float]] = {arm: [] for arm in arms}
+    same, shown = [], []
     for r in range(rounds):
-        order = (True, False) if r % 2 == 0 else (False, True)
         got = {}
-        for reuse in order:
-            got[reuse] = _sweep(ctx, reuse, r)
-        on.append(got[True][0])
-        off.append(got[False][0])
-        same.append(got[True][1] == got[False][1])
-        shown.append(f"round {r + 1}: kept ({got[True][1]}), anew ({got[False][1]})")
-    ratio = statistics.median(on) / statistics.median(off)
-    ctx.rows.append(Row("10", "the depth study's sweep (2 workers): kept models / every run built anew, wall time",
-                        ratio, f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5,
-                        f"median of {rounds}; kept {statistics.median(on):.0f} s, anew {statistics.median(off):.0f} s; "
-                        f"verdicts identical in {sum(same)} of {rounds} rounds; " + "; ".join(shown)))
+        for arm in arms[r % len(arms):] + arms[:r % len(arms)]:
+            got[arm] = _sweep(ctx, arm, r, extra, tag)
+            times[arm].append(got[arm][0])
+        same.append(len({verdicts for _, verdicts in got.values()}) == 1)
+        shown.append(f"round {r + 1}: " + ", ".join(f"{arm} {got[arm][0]:.0f} s ({got[arm][1]})" for arm in arms))
+    return times, same, shown
+
+
+def measure_sweep(ctx: Ctx) -> None:
+    ctx.log("goal 10: the depth study, cohorts and kept models / every run built anew")
+    times, same, shown = _alternate(ctx, ("cohorts", "anew"), [], "depth")
+    on, off = statistics.median(times["cohorts"]), statistics.median(times["anew"])
+    ratio = on / off
+    ctx.rows.append(Row("10", "the depth study's sweep (2 workers): cohorts and kept models (the default) / one "
+                        "model per run, each built anew, wall time", ratio, f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5,
+                        f"median of {len(same)}; default {on:.0f} s, anew {off:.0f} s; verdicts identical in "
+                        f"{sum(same)} of {len(same)} rounds; " + "; ".join(shown)))
+
+
+def measure_confirm(ctx: Ctx) -> None:
+    ctx.log("goal 14: the depth study's confirm repeats alone: cohorts / kept models / built anew")
+    times, same, shown = _alternate(ctx, ("cohorts", "kept", "anew"), CONFIRM_ONLY, "confirm")
+    cohorts, kept, anew = (statistics.median(times[arm]) for arm in ("cohorts", "kept", "anew"))
+    detail = (f"median of {len(same)}; 12 cells x 3 repeats, 12 epochs, 2 workers; cohorts {cohorts:.0f} s, kept "
+              f"{kept:.0f} s, anew {anew:.0f} s; verdicts identical in {sum(same)} of {len(same)} rounds; "
+              + "; ".join(shown))
+    ctx.rows.append(Row("14", "confirm phase alone (the depth study's repeats): cohorts and kept models / one model "
+                        "per run, each built anew, wall time", cohorts / anew, f"{cohorts / anew:.2f}x", "<= 0.35x",
+                        cohorts / anew <= 0.35, detail))
+    ctx.rows.append(Row("14b", "confirm phase alone: cohorts / one model per run from kept models (what cohorts "
+                        "add), wall time", cohorts / kept, f"{cohorts / kept:.2f}x", "lever", None, "same rounds"))
 
 
 if __name__ == "__main__":

@@ -338,6 +338,10 @@ class SweepSpec(Section):
     # a worker keeps a cell's compiled model for the cell's next run when only seeds and a constant learning
     # rate differ (same results, traced once; see nnlab.train._reuse); false: every run builds and compiles
     reuse: bool = True
+    # confirm repeats of a cell trained together as one stacked computation, each still its own run (same
+    # results within float32 rounding; see nnlab.train._cohort): auto = up to 8 on the CPU, 32 on a GPU;
+    # 1 = one model per run
+    cohort: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
 
     @field_validator("seed_keys")
     @classmethod
@@ -617,7 +621,8 @@ class Spec(Section):
             section, key = dotted.split(".", 1)
             if data[section].get(key) == default:
                 del data[section][key]
-        data["sweep"].pop("reuse", None)  # how a worker runs the runs, not what they compute
+        for how in ("reuse", "cohort"):  # how a worker runs the runs, not what they compute
+            data["sweep"].pop(how, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

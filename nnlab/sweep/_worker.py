@@ -95,6 +95,12 @@ class Claimed:
     phase: str  # tune or confirm
     study: Any
     trial: Any  # the optuna.trial.Trial that study.ask() returned
+    heartbeat: Any = None  # its _Heartbeat on a database storage
+
+    def release(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop.set()
+            self.heartbeat = None
 
     @property
     def slot(self) -> int:
@@ -193,14 +199,34 @@ class SlotRunner:
             if tune is not None:
                 trial = self.storage.retry(self._take, cell, tune)
                 if trial is not None:
-                    return Claimed(cell, "tune", tune, trial)
+                    return Claimed(cell, "tune", tune, trial, self._beating())
                 views = slot_views(tune.get_trials(deepcopy=False), self.plan.trials)
                 tuned_out = all(v.done for v in views) and any(v.outcome.state.name != "FAIL" for v in views)
             if confirm is not None and tuned_out:
                 trial = self.storage.retry(self._take, cell, confirm)
                 if trial is not None:
-                    return Claimed(cell, "confirm", confirm, trial)
+                    return Claimed(cell, "confirm", confirm, trial, self._beating())
         return None
+
+    def _beating(self) -> Any:
+        beat, self.heartbeat = self.heartbeat, None
+        return beat
+
+    def claim_cohort(self, first: Claimed, room: int) -> list[Claimed]:
+        """``first`` and, for a confirm slot whose runs can train as a cohort (``sweep.cohort``), up to
+        ``room`` - 1 more queued confirm slots of the same cell."""
+        from nnlab.train._cohort import blocker, cohort_size
+
+        size = cohort_size(self.plan.spec.sweep.cohort, self.plan.seeds, gpu=_gpu())
+        jobs = [first]
+        if first.phase != "confirm" or blocker(self.plan.cell_specs[first.cell.id]) is not None:
+            return jobs
+        while len(jobs) < min(size, room):
+            trial = self.storage.retry(self._take, first.cell, first.study)
+            if trial is None:
+                break
+            jobs.append(Claimed(first.cell, "confirm", first.study, trial, self._beating()))
+        return jobs
 
     def _take(self, cell: Any, study: Any) -> Any:
         tune = study.study_name.endswith("/tune")
@@ -254,9 +280,128 @@ class SlotRunner:
                 raise
             return self._record(job, outcome)
         finally:
-            if self.heartbeat is not None:
-                self.heartbeat.stop.set()
-                self.heartbeat = None
+            job.release()
+
+    def run_cohort(self, jobs: list[Claimed]) -> list[Outcome]:
+        """Confirm slots of one cell. Those with a run to train form a cohort (``form_cohort``): each
+        member's MLflow run starts, the cohort trains, and each is recorded as its own run and trial. A
+        member the cohort leaves out (its loss diverged) trains alone in the run started for it, and so
+        does every one when no cohort forms. A stop, a machine fault or a crash ends the runs not
+        finished KILLED and gives back every slot not yet told."""
+        from nnlab.train._cohort import finish, start_member
+
+        outcomes: dict[int, Outcome] = {}
+        runs: dict[int, str] = {}  # started member runs not ended yet, by position
+        try:
+            ready = []
+            for pos, job in enumerate(jobs):
+                if self.storage.retry(duplicate_of, job.study, job.trial) is not None:
+                    outcomes[pos] = self._record(job, Outcome("duplicate"))
+                    continue
+                existing = self._find_run(job.key)
+                if existing is not None:
+                    outcomes[pos] = self._record(job, self._adopt(job, existing))
+                    continue
+                try:
+                    overrides, tags = self._configure(job)
+                    spec = self.plan.spec.with_values(overrides)
+                except SpecError as exc:
+                    outcomes[pos] = self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
+                    continue
+                ready.append((pos, job, overrides, spec, tags))
+            started = time.monotonic()
+            cohort = self._form([r[3] for r in ready], ready[0][1]) if len(ready) > 1 else None
+            results: list[Any] = [None] * len(ready)
+            if cohort is not None:
+                for index, (pos, job, _, _, tags) in enumerate(ready):
+                    runs[pos] = start_member(cohort, index, self.tracker, phase=job.phase, tags=tags,
+                                             parent_run_id=self.parent, run_name=f"{job.cell.id} {job.phase} {job.slot}")
+                results = self._train(cohort, [r[1] for r in ready])
+            for index, (pos, job, overrides, spec, tags) in enumerate(ready):
+                if results[index] is None:
+                    outcomes[pos] = self._record(job, self._execute(job, overrides, tags, runs.pop(pos, None)))
+                    continue
+                assert cohort is not None  # a result comes from a cohort only
+                result = finish(cohort, index, results[index], self.tracker, runs[pos])
+                del runs[pos]
+                outcomes[pos] = self._record(job, self._outcome(spec, result, started))
+        except BaseException as exc:
+            error = str(exc).splitlines()[0][:500] if isinstance(exc, NnlabError) and str(exc) else "interrupted"
+            for run_id in runs.values():
+                _quietly(self.tracker.set_tags, run_id, {f"{TAG}status": "killed", f"{TAG}error": error})
+                _quietly(self.tracker.end_run, run_id, "KILLED")
+            status = "device_fault" if isinstance(exc, DeviceFault) else "interrupted"
+            for pos, job in enumerate(jobs):
+                if pos not in outcomes:
+                    _quietly(self._give_back, job, status)
+            if isinstance(exc, NnlabError):
+                print(f"{jobs[0].cell.id} confirm: stopped: {error}", flush=True)
+            elif isinstance(exc, KeyboardInterrupt):
+                if self.store_failed is not None:
+                    raise self.store_failed from None
+                print(f"{jobs[0].cell.id} confirm: interrupted; {len(jobs) - len(outcomes)} slots are queued "
+                      "again", flush=True)
+            raise
+        finally:
+            for job in jobs:
+                job.release()
+        return [outcomes[pos] for pos in sorted(outcomes)]
+
+    def _form(self, specs: list[Any], first: Claimed) -> Any:
+        """``form_cohort``, or None (the runs train alone) when it fails for a reason of its own."""
+        from nnlab.train._cohort import form_cohort
+
+        self.stop.check()
+        try:
+            return form_cohort(specs, self.cache)
+        except Exception as exc:  # noqa: BLE001 - each run alone then meets (and records) it itself
+            self._raise_machine_fault(exc, first)
+            print(f"{first.cell.id} confirm: no cohort ({_one_line(exc)}); its runs train one by one", flush=True)
+            return None
+
+    def _train(self, cohort: Any, jobs: list[Claimed]) -> list[Any]:
+        """Train the cohort with the worker's stop checks and status. If it fails for a reason of its own
+        every member trains alone; a fault of the machine stops the worker, as under a run."""
+        from nnlab.train import _callbacks as cb
+        from nnlab.train._runner import WORKER_STATUS_ENV
+
+        path = os.environ.get(WORKER_STATUS_ENV)
+        slots = ",".join(str(job.slot) for job in jobs)
+        status = cb.WorkerStatus(path, {"run": f"{jobs[0].cell.id} confirm {slots}", "phase": "confirm",
+                                        "cell": jobs[0].cell.id, "slot": f"{jobs[0].cell.id}/confirm/{slots}"},
+                                 cohort.specs[0].train.epochs) if path else None
+
+        def between_epochs(epoch: int) -> None:
+            self.stop.check()
+            if status is not None:
+                status.on_epoch_end(epoch)
+
+        if status is not None:
+            status.on_train_begin()
+        try:
+            return list(cohort.train(between_epochs))
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self._raise_machine_fault(exc, jobs[0])
+            print(f"{jobs[0].cell.id} confirm: the cohort of slots {slots} failed ({_one_line(exc)}); its runs "
+                  "train one by one", flush=True)
+            return [None] * len(jobs)
+        finally:
+            if self.cache is None:
+                _clear_session()
+
+    def _raise_machine_fault(self, exc: BaseException, job: Claimed) -> None:
+        """A full disk or a failed accelerator under a cohort: the worker stops (the caller ends its runs
+        KILLED and gives their slots back)."""
+        if no_space(exc) is not None:
+            store = self.tracker.store
+            local = store.embedded or store.tracking_uri.startswith("sqlite")
+            where = f" in {store.root.resolve()}" if local else ""
+            raise StoreFailed(no_space_message(exc, f"writing the runs of cell {job.cell.id}{where}")) from None
+        fault = device_fault(exc)
+        if fault is not None:
+            line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
+            raise DeviceFault(f"the accelerator failed under a cohort of cell {job.cell.id} "
+                              f"({type(fault).__name__}: {line}); its slots are queued again") from None
 
     def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
         """The values this slot sets (cell, tuned values, a confirm repeat's seed keys) and its MLflow tags."""
@@ -283,7 +428,9 @@ class SlotRunner:
         """The tuned values: the sampler's, or the values a re-queued copy carries from its lost trial."""
         return {d.key: d.suggest(job.trial) for d in self.plan.dims}
 
-    def _execute(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str]) -> Outcome:
+    def _execute(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str],
+                 started_run: str | None = None) -> Outcome:
+        """Run the slot alone; ``started_run``: its MLflow run, started already by a cohort it left."""
         from nnlab.train import execute, prepare
 
         plan = self.plan
@@ -297,19 +444,19 @@ class SlotRunner:
             try:
                 prepared = prepare(spec, self.cache)
             except Exception as exc:  # noqa: BLE001 - bad combination of values: a failed trial
-                return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
+                if started_run is None:
+                    return self._failed_run(job, overrides, tags, _one_line(exc), spec=spec)
+                self.tracker.set_tags(started_run, {f"{TAG}status": "failed", f"{TAG}error": _one_line(exc)})
+                self.tracker.end_run(started_run, "FAILED")
+                return Outcome("failed", error=_one_line(exc), run_id=started_run)
             self.stop.check()
             result = execute(prepared, self.tracker, phase=job.phase, tags=tags, parent_run_id=self.parent,
                              run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=self._hook(job),
-                             progress=False, figures=job.phase == "confirm")
+                             progress=False, figures=job.phase == "confirm", started_run=started_run)
         except Exception as exc:
             if no_space(exc) is not None:  # not the run's failure: it runs again once there is space
                 self._disk_full(job, exc)
-            fault = device_fault(exc)
-            if fault is not None:  # nor is the accelerator's: it runs again in a fresh worker
-                line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
-                self._machine_fault(job, DeviceFault, lambda run: f"the accelerator failed under run {run} "
-                                    f"({type(fault).__name__}: {line}); its slot is queued again")
+            self._execute_fault(job, exc)
             if not isinstance(exc, TrialFailed):
                 raise
             return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
@@ -317,13 +464,26 @@ class SlotRunner:
         finally:
             if self.cache is None:  # else the kept model's cell decides when Keras's state goes
                 _clear_session()
-        value = objective_value(spec, plan.objective, result.metrics, result.history, result.epochs)
+        return self._outcome(spec, result, started)
+
+    def _outcome(self, spec: Any, result: Any, started: float) -> Outcome:
+        """A finished run's outcome: its objective value; a completed run without one failed."""
+        objective = self.plan.objective
+        value = objective_value(spec, objective, result.metrics, result.history, result.epochs)
         outcome = Outcome(result.status, value=value, run_id=result.run_id, seconds=time.monotonic() - started)
         if outcome.status == "completed" and (value is None or math.isnan(value)):
-            outcome.status, outcome.error = "failed", f"objective {plan.objective} is {value} in the run's metrics"
+            outcome.status, outcome.error = "failed", f"objective {objective} is {value} in the run's metrics"
             if result.run_id:
                 self.tracker.set_tags(result.run_id, {f"{TAG}status": "failed", f"{TAG}error": outcome.error})
         return outcome
+
+    def _execute_fault(self, job: Claimed, exc: BaseException) -> None:
+        """The accelerator failed under a run (not the run's failure): it runs again in a fresh worker."""
+        fault = device_fault(exc)
+        if fault is not None:
+            line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
+            self._machine_fault(job, DeviceFault, lambda run: f"the accelerator failed under run {run} "
+                                f"({type(fault).__name__}: {line}); its slot is queued again")
 
     def _hook(self, job: Claimed) -> Any:
         """After each epoch: a stop request ends the run (KILLED); a tune run reports its objective
@@ -486,6 +646,13 @@ def _quietly(fn: Any, *args: Any) -> Any:
         return None
 
 
+def _gpu() -> bool:
+    """Whether TensorFlow sees a GPU in this worker."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def _clear_session() -> None:
     """Keras's global state, dropped after every run. ``clear_session`` runs a full garbage collection
     itself; a second one right after found nothing to free and cost 0.35-0.5 s per run in a worker."""
@@ -540,8 +707,9 @@ def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool =
                 return EXIT_DONE
             time.sleep(IDLE_POLL_REMOTE_S if ledger.storage.target.shared else IDLE_POLL_S)
             continue
-        if runner.run(claimed).status != "requeued":
-            runs += 1
+        jobs = runner.claim_cohort(claimed, job.max_runs - runs)
+        outcomes = runner.run_cohort(jobs) if len(jobs) > 1 else [runner.run(claimed)]
+        runs += sum(outcome.status != "requeued" for outcome in outcomes)
     return EXIT_INTERRUPTED if stop.requested else EXIT_DONE
 
 

@@ -113,8 +113,9 @@ class _Engine:
         self.y = tf.Variable(np.stack([data.y_train] * k), trainable=False)
         self.batch = _batch(spec, data)
         self.n = len(data.x_train)
-        self.train_epoch = tf.function(self._train_epoch)
-        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.jit = bool(template.jit_compile)  # what train.jit_compile came to for the template (auto: a GPU's)
+        self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit)
+        self.evaluate = tf.function(self._evaluate, reduce_retracing=True, jit_compile=self.jit)
         self.snapshot = tf.function(self._snapshot)
 
     # -- per cohort --------------------------------------------------------------------------------
@@ -247,47 +248,106 @@ def _orders(seeds: Sequence[int], n: int) -> Callable[[], np.ndarray]:
 ENGINE = "cohort"  # where a kept model's probes hold its cohort engines, by member count
 
 
-@dataclass
-class Trained:
-    """What ``train_cohort`` returns: one result per run (None: train it alone) and what ``finish``
-    needs to evaluate and record each member."""
+class Cohort:
+    """K runs of one graph, ready to train together (see ``form_cohort``): their specs and data, the
+    prepared template (a compiled model of the graph, kept in the worker's cache) and the engine."""
 
-    results: list[RunResult | None]
-    prepared: Prepared | None = None
-    engine: _Engine | None = None
-    members: list[Member] = field(default_factory=list)
-    started: float = 0.0
+    def __init__(self, specs: Sequence[Spec], datas: Sequence[Dataset], prepared: Prepared, engine: _Engine) -> None:
+        self.specs, self.datas = list(specs), list(datas)
+        self.prepared, self.engine = prepared, engine
+        self.members = [Member(s, d) for s, d in zip(specs, datas, strict=True)]
+        self.started = time.time()
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def train(self, between_epochs: Callable[[int], None] | None = None) -> list[RunResult | None]:
+        """Train every member; one result per member, None for one whose loss diverged (train it alone).
+        ``between_epochs(epoch)`` runs after each epoch (a stop request raises from it)."""
+        import tensorflow as tf
+
+        from nnlab.train import _callbacks as cb
+
+        engine, template, members = self.engine, self.prepared.model, self.members
+        spec, data, k = self.specs[0], self.datas[0], len(self.members)
+        self.started = time.time()
+        val = (tf.constant(np.stack([d.x_val for d in self.datas])),
+               tf.constant(np.stack([d.y_val for d in self.datas])))
+        m = min(len(data.x_train), len(data.x_val))  # the examples train_eval_* measure (``_train_eval_set``)
+        sub = (tf.constant(np.stack([d.x_train[:m] for d in self.datas])),
+               tf.constant(np.stack([d.y_train[:m] for d in self.datas]))) if m else None
+        diagnostics = None
+        if spec.train.diagnostics:
+            loss_fn, _ = _loss_and_metrics(data.info.task)
+            size = min(DIAGNOSTIC_BATCH, len(data.x_train))
+            cache, key = self.prepared.cache, self.prepared.cache_key
+            kept = (lambda: cache.probes(key)) if cache is not None else None
+            diagnostics = [cb.Diagnostics(d.x_train[:size], d.y_train[:size], loss_fn, spec.model.activation,
+                                          kept_probes=kept) for d in self.datas]
+            for probe in diagnostics:
+                probe.set_model(template)
+        names = _names(data.info.task)
+        orders = _orders([s.train.seed for s in self.specs], len(data.x_train))
+        patience, restore = spec.train.early_stopping, spec.train.restore_best
+        for epoch in range(spec.train.epochs):
+            loss, values, bad = (t.numpy() for t in engine.train_epoch(tf.constant(orders())))
+            val_loss, val_values = (t.numpy() for t in engine.evaluate(*val))
+            sub_loss, sub_values = (t.numpy() for t in engine.evaluate(*sub)) if sub is not None else (None, None)
+            keep = np.zeros(k, dtype=bool)
+            for i, member in enumerate(members):
+                if member.stopped or member.flagged:
+                    continue
+                if bad[i]:
+                    member.flagged = True
+                    continue
+                row = {"loss": float(loss[i]), **{name: float(values[i, j]) for j, name in enumerate(names)},
+                       "val_loss": float(val_loss[i]),
+                       **{f"val_{name}": float(val_values[i, j]) for j, name in enumerate(names)}}
+                if sub_loss is not None and sub_values is not None:
+                    prefix = cb.TrainEval.PREFIX
+                    row[f"{prefix}loss"] = float(sub_loss[i])
+                    row.update({f"{prefix}{name}": float(sub_values[i, j]) for j, name in enumerate(names)})
+                if diagnostics is not None:
+                    engine.set_member(i, template)
+                    try:
+                        row.update(diagnostics[i].compute())
+                    except (ValueError, TypeError):  # as the callback: diagnostics are best effort
+                        pass
+                member.record(row)
+                if patience is not None:  # the weights to keep: the best epoch's, or (not restoring) the latest
+                    improved = _early_stopping(member, row["val_loss"], epoch, patience)
+                    keep[i] = improved if restore else True
+            if keep.any():
+                engine.snapshot(tf.constant(keep))
+            if between_epochs is not None:
+                between_epochs(epoch)
+            if all(mb.stopped or mb.flagged for mb in members):
+                break
+        return [None if member.flagged else RunResult(run_id=None, status="completed", history=member.history,
+                                                      epochs=len(member.rows)) for member in members]
 
     def model_of(self, index: int) -> Any:
         """The template holding member ``index``'s kept weights: under early stopping those the cohort
         kept aside (its best epoch's, or with ``restore_best: false`` its last epoch's: a stopped
         member's slices go on training with the others), else its last epoch's."""
-        assert self.prepared is not None and self.engine is not None
         spec = self.members[index].spec
         self.engine.set_member(index, self.prepared.model, best=spec.train.early_stopping is not None)
         return self.prepared.model
 
 
-def train_cohort(specs: Sequence[Spec], cache: ModelCache | None = None, *,
-                 between_epochs: Callable[[int], None] | None = None) -> Trained:
-    """Train the runs of ``specs`` (one graph, their seeds apart) together. Every result is None (train
-    each alone) when they are fewer than two, do not share a graph, or one has a ``blocker``; a member's
-    is None when its loss diverged. ``between_epochs(epoch)`` runs after each epoch (a stop request
-    raises from it: nothing was written)."""
-    import tensorflow as tf
-
+def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohort | None:
+    """The runs of ``specs`` as one cohort, ready to train; None (train each alone) when they are fewer
+    than two, do not share one graph (``ModelCache.key``) and learning rate, or one has a ``blocker``.
+    Loads each member's data and builds each member's model from its seed; writes nothing."""
     from nnlab.models import build_model
-    from nnlab.train import _callbacks as cb
     from nnlab.train._runner import _enable_determinism
 
-    alone = Trained([None] * len(specs))
     if len(specs) < 2 or any(blocker(s) for s in specs) or len({s.train.learning_rate for s in specs}) > 1:
-        return alone
+        return None
     datas = [load_dataset(s.data) for s in specs]
     keys = {ModelCache.key(s, d) for s, d in zip(specs, datas, strict=True)}
     if None in keys or len(keys) > 1 or len({len(d.x_val) for d in datas}) > 1:
-        return alone
-    started = time.time()
+        return None
     spec, data, k = specs[0], datas[0], len(specs)
     prepared = prepare(spec, cache)
     models = [build_model(s.model, d.info, augment=list(s.data.augment), seed=s.train.seed,
@@ -295,76 +355,15 @@ def train_cohort(specs: Sequence[Spec], cache: ModelCache | None = None, *,
     if spec.train.deterministic:
         _enable_determinism()
     steps = math.ceil(len(data.x_train) / _batch(spec, data))
-    template = prepared.model
     if not prepared.reused:
-        _compile(prepared, template, data, steps, None)
+        _compile(prepared, prepared.model, data, steps, None)
     probes = cache.probes(prepared.cache_key) if cache is not None else None
     engines = probes.setdefault(ENGINE, {}) if probes is not None else {}
     engine = engines.get(k)
     if engine is None:
-        engine = engines[k] = _Engine(template, k, spec, data, steps)
+        engine = engines[k] = _Engine(prepared.model, k, spec, data, steps)
     engine.reset(models, datas, spec)
-    del models
-
-    val = (tf.constant(np.stack([d.x_val for d in datas])), tf.constant(np.stack([d.y_val for d in datas])))
-    m = min(len(data.x_train), len(data.x_val))  # the examples train_eval_* measure (``_train_eval_set``)
-    sub = (tf.constant(np.stack([d.x_train[:m] for d in datas])),
-           tf.constant(np.stack([d.y_train[:m] for d in datas]))) if m else None
-    diagnostics = None
-    if spec.train.diagnostics:
-        loss_fn, _ = _loss_and_metrics(data.info.task)
-        size = min(DIAGNOSTIC_BATCH, len(data.x_train))
-        kept_probes = (lambda: probes) if probes is not None else None
-        diagnostics = [cb.Diagnostics(d.x_train[:size], d.y_train[:size], loss_fn, spec.model.activation,
-                                      kept_probes=kept_probes) for d in datas]
-        for probe in diagnostics:
-            probe.set_model(template)
-    members = [Member(s, d) for s, d in zip(specs, datas, strict=True)]
-    names = _names(data.info.task)
-    orders = _orders([s.train.seed for s in specs], len(data.x_train))
-    patience, restore = spec.train.early_stopping, spec.train.restore_best
-    for epoch in range(spec.train.epochs):
-        loss, values, bad = (t.numpy() for t in engine.train_epoch(tf.constant(orders())))
-        val_loss, val_values = (t.numpy() for t in engine.evaluate(*val))
-        sub_loss, sub_values = (t.numpy() for t in engine.evaluate(*sub)) if sub is not None else (None, None)
-        keep = np.zeros(k, dtype=bool)
-        for i, member in enumerate(members):
-            if member.stopped or member.flagged:
-                continue
-            if bad[i]:
-                member.flagged = True
-                continue
-            row = {"loss": float(loss[i]), **{name: float(values[i, j]) for j, name in enumerate(names)},
-                   "val_loss": float(val_loss[i]),
-                   **{f"val_{name}": float(val_values[i, j]) for j, name in enumerate(names)}}
-            if sub_loss is not None and sub_values is not None:
-                prefix = cb.TrainEval.PREFIX
-                row[f"{prefix}loss"] = float(sub_loss[i])
-                row.update({f"{prefix}{name}": float(sub_values[i, j]) for j, name in enumerate(names)})
-            if diagnostics is not None:
-                engine.set_member(i, template)
-                try:
-                    row.update(diagnostics[i].compute())
-                except (ValueError, TypeError):  # as the callback: diagnostics are best effort
-                    pass
-            member.record(row)
-            if patience is not None:  # the weights to keep: the best epoch's, or (not restoring) the latest
-                improved = _early_stopping(member, row["val_loss"], epoch, patience)
-                keep[i] = improved if restore else True
-        if keep.any():
-            engine.snapshot(tf.constant(keep))
-        if between_epochs is not None:
-            between_epochs(epoch)
-        if all(mb.stopped or mb.flagged for mb in members):
-            break
-    results: list[RunResult | None] = []
-    for member in members:
-        if member.flagged:
-            results.append(None)
-            continue
-        results.append(RunResult(run_id=None, status="completed", history=member.history,
-                                 epochs=len(member.rows)))
-    return Trained(results, prepared, engine, members, started)
+    return Cohort(specs, datas, prepared, engine)
 
 
 def _early_stopping(member: Member, current: float, epoch: int, patience: int) -> bool:
@@ -381,32 +380,41 @@ def _early_stopping(member: Member, current: float, epoch: int, patience: int) -
     return False
 
 
-def finish(trained: Trained, index: int, tracker: RunTracker | None, *, phase: str, tags: dict[str, str],
-           parent_run_id: str | None, run_name: str, figures: bool = True) -> RunResult:
-    """Member ``index``'s final metrics (its kept weights evaluated as ``execute`` does), recorded, when a
-    ``tracker`` is given, as the run it stands for: the same tags (plus ``nnlab.cohort_size``), params,
-    datasets, per-epoch metrics, final metrics and artifacts. Written only now, after training: a cohort
-    cut short leaves no run behind."""
-    from nnlab.train._runner import _artifacts, _chance, _finish, _summaries, conclude, start_run
+def start_member(cohort: Cohort, index: int, tracker: RunTracker, *, phase: str, tags: dict[str, str],
+                 parent_run_id: str | None, run_name: str) -> str:
+    """Member ``index``'s MLflow run, started before the cohort trains (running, its params and datasets,
+    the tag ``nnlab.cohort_size``); its epochs are written when the cohort has trained."""
+    from nnlab.train._runner import _determinism, start_run
 
-    result = trained.results[index]
-    member = trained.members[index]
-    assert result is not None
+    member = cohort.members[index]
+    how = {f"{TAG}cohort_size": str(len(cohort)), f"{TAG}jit_compile": str(cohort.engine.jit).lower(),
+           f"{TAG}deterministic": _determinism()}
+    return start_run(tracker, member.spec, member.data, None, phase=phase, parent_run_id=parent_run_id,
+                     run_name=run_name, tags={**tags, **how})
+
+
+def finish(cohort: Cohort, index: int, result: RunResult, tracker: RunTracker | None = None,
+           run_id: str | None = None, *, figures: bool = True) -> RunResult:
+    """Member ``index``'s final metrics (its kept weights evaluated as ``execute`` does) and, given its
+    ``run_id``, everything else the run alone records: per-epoch metrics, final metrics, artifacts, the
+    end of the run."""
+    from nnlab.train._runner import _artifacts, _chance, _finish, _summaries, conclude
+
+    member = cohort.members[index]
     spec, data = member.spec, member.data
-    model = trained.model_of(index)
+    model = cohort.model_of(index)
+    result.run_id = run_id
     result.metrics.update(_chance(data))
     conclude(result, spec, member.rows, model, data)
     _summaries(result, model)
-    if tracker is None:
-        result.seconds = time.time() - trained.started
+    if tracker is None or run_id is None:
+        result.seconds = time.time() - cohort.started
         return result
-    result.run_id = start_run(tracker, spec, data, None, phase=phase, parent_run_id=parent_run_id,
-                              run_name=run_name, tags={**tags, f"{TAG}cohort_size": str(len(trained.members))})
     for epoch, row in enumerate(member.rows):
-        tracker.log_epoch(result.run_id, row, step=epoch)
-    _artifacts(tracker, result.run_id, spec, model, result, figures)
-    _finish(tracker, result.run_id, result, trained.started, "FINISHED")
+        tracker.log_epoch(run_id, row, step=epoch)
+    _artifacts(tracker, run_id, spec, model, result, figures)
+    _finish(tracker, run_id, result, cohort.started, "FINISHED")
     return result
 
 
-__all__ = ["Trained", "blocker", "cohort_size", "finish", "train_cohort"]
+__all__ = ["Cohort", "blocker", "cohort_size", "finish", "form_cohort", "start_member"]

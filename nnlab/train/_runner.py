@@ -265,7 +265,8 @@ def _transfer_weights(source: Any, target: Any, freeze: bool) -> int:
 def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run", tags: dict[str, str] | None = None,
             parent_run_id: str | None = None, run_name: str | None = None,
             epoch_hook: Callable[[int, dict[str, float]], bool] | None = None,
-            progress: bool = False, figures: bool = True, train_eval: bool = True) -> RunResult:
+            progress: bool = False, figures: bool = True, train_eval: bool = True,
+            started_run: str | None = None) -> RunResult:
     """Fit, evaluate on the test split (and extra splits), and record everything on a new run.
 
     Each epoch also evaluates a fixed subset of the training split in inference mode (``train_eval_*``,
@@ -283,9 +284,9 @@ def execute(prepared: Prepared, tracker: RunTracker | None, *, phase: str = "run
     run_id: str | None = None
     started = time.time()
     result = RunResult(run_id=None, status="failed")
-    if tracker is not None:
-        run_id = start_run(tracker, spec, data, prepared.pretrain_data, phase=phase, tags=tags,
-                           parent_run_id=parent_run_id, run_name=run_name)
+    if tracker is not None:  # ``started_run``: its run, started already (a cohort's member that trains alone)
+        run_id = started_run or start_run(tracker, spec, data, prepared.pretrain_data, phase=phase, tags=tags,
+                                          parent_run_id=parent_run_id, run_name=run_name)
     result.run_id = run_id
 
     def sink(metrics: dict[str, float], epoch: int) -> None:

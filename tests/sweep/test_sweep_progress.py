@@ -156,7 +156,8 @@ def test_a_sweep_on_a_terminal_shows_its_workers_epochs(tmp_path: Path) -> None:
         proc.wait()
         os.close(master)
     assert proc.returncode == 0, shown[-3000:]
-    assert re.search(r"0[\s│]+model\.depth=\d[\s│]+confirm \d[\s│]+\S+[\s│]+\d+/15", shown), shown[-3000:]
+    # a worker's line: its cell, its run (a cohort's: the slots it trains, as "confirm 0,1") and epochs
+    assert re.search(r"0[\s│]+model\.depth=\d[\s│]+confirm \d[\d,]*[\s│]+\S+[\s│]+\d+/15", shown), shown[-3000:]
     assert "eta " in shown and "elapsed " in shown and "runs" in shown
     assert "4/4 runs" in shown  # the summary
     assert not list(scratch.glob("nnlab-sweep-status-*"))  # the workers' status files went with the sweep

@@ -33,7 +33,8 @@ class FakeTraining:
         return spec
 
     def execute(self, spec: Spec, tracker: Any, *, phase: str, tags: dict[str, str], parent_run_id: str,
-                run_name: str, epoch_hook: Any, progress: bool, figures: bool) -> RunResult:
+                run_name: str, epoch_hook: Any, progress: bool, figures: bool,
+                started_run: str | None = None) -> RunResult:
         self.calls.append(tags["nnlab.slot"])
         run_id = tracker.start_run(spec.name, run_name=run_name, parent_run_id=parent_run_id,
                                    tags={**tags, "nnlab.phase": phase, "nnlab.status": "running"})
@@ -135,7 +136,7 @@ def test_an_accelerator_fault_gives_the_slot_back_and_is_never_a_result(fake: Fa
         tracker.end_run(run_id, "FAILED")  # what the runner records before the worker sees the cause
         raise TrialFailed(f"ResourceExhaustedError: {oom.message}") from oom
 
-    path = write_spec(tmp_path, "oom", {"seeds": 2, "pruner": "none"})
+    path = write_spec(tmp_path, "oom", {"seeds": 2, "pruner": "none", "cohort": 1})  # one run at a time
     plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
     monkeypatch.setattr("nnlab.train.execute", out_of_memory)
     with pytest.raises(DeviceFault, match="the accelerator failed under run .*OOM when allocating"):

@@ -9,7 +9,7 @@ import pytest
 
 from nnlab.spec import Spec
 from nnlab.train import execute, prepare
-from nnlab.train._cohort import blocker, cohort_size, finish, train_cohort
+from nnlab.train._cohort import ENGINE, blocker, cohort_size, finish, form_cohort
 from nnlab.train._reuse import ModelCache
 
 CASES = {
@@ -38,6 +38,13 @@ def _members(spec: Spec, n: int = 3) -> list[Spec]:
     return [spec.with_values({"train.seed": 10 + i, "data.seed": 1 if shared_split else 1 + i}) for i in range(n)]
 
 
+def _cohort(specs: list[Spec], cache: ModelCache | None = None, between_epochs=None) -> list:
+    cohort = form_cohort(specs, cache)
+    assert cohort is not None
+    results = cohort.train(between_epochs)
+    return [finish(cohort, i, r) if r is not None else None for i, r in enumerate(results)]
+
+
 def _alone(spec: Spec):
     return execute(prepare(spec), None, figures=False)
 
@@ -60,10 +67,7 @@ def test_a_member_equals_its_run_alone(write_spec, family):
     """Three members (their own weights, splits, orders, dropout draws): every logged series per epoch and
     every final metric equal the same run trained alone, within 1e-5 relative."""
     specs = _members(_spec(write_spec, family))
-    trained = train_cohort(specs, ModelCache())
-    assert all(r is not None for r in trained.results)
-    members = [finish(trained, i, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
-               for i in range(len(specs))]
+    members = _cohort(specs, ModelCache())
     for spec, member in zip(specs, members, strict=True):
         _same(_alone(spec), member)
 
@@ -75,9 +79,7 @@ def test_early_stopping_per_member(write_spec, restore):
     spec = _spec(write_spec, "mlp", f", learning_rate: 0.05, early_stopping: 1, restore_best: {str(restore).lower()}",
                  epochs=12)
     specs = _members(spec)
-    trained = train_cohort(specs)
-    members = [finish(trained, i, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
-               for i in range(len(specs))]
+    members = _cohort(specs)
     alone = [_alone(s) for s in specs]
     assert len({a.epochs for a in alone}) > 1  # the members stopped at different epochs
     for a, m in zip(alone, members, strict=True):
@@ -90,14 +92,11 @@ def test_a_diverging_member_is_left_to_run_alone(write_spec):
     member as it would have been."""
     import numpy as np
 
-    from nnlab.train._cohort import ENGINE
-
     spec = _spec(write_spec, "mlp")
     specs = [spec.with_values({"train.seed": 1}), spec.with_values({"train.seed": 2})]
     cache = ModelCache()
-    untouched = train_cohort(specs, cache)  # its engine is kept with the cell's model: the next cohort's
-    reference = finish(untouched, 0, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
-    engine = cache.probes(untouched.prepared.cache_key)[ENGINE][2]
+    reference = _cohort(specs, cache)[0]
+    engine = cache.probes(form_cohort(specs, cache).prepared.cache_key)[ENGINE][2]  # the one both use
 
     def blow_up(epoch: int) -> None:  # member 1's weights overflow after the first epoch
         if epoch == 0:
@@ -106,21 +105,20 @@ def test_a_diverging_member_is_left_to_run_alone(write_spec):
                 scale[1] = 1e30
                 var.assign(var.value * scale)
 
-    trained = train_cohort(specs, cache, between_epochs=blow_up)
-    assert trained.results[1] is None and trained.results[0] is not None
-    first = finish(trained, 0, None, phase="confirm", tags={}, parent_run_id=None, run_name="m")
+    first, second = _cohort(specs, cache, blow_up)
+    assert second is None and first is not None
     for key, series in reference.history.items():
         assert _close(series, first.history[key]), key
 
 
 def test_runs_that_cannot_share_a_cohort_train_alone(write_spec):
     spec = _spec(write_spec, "mlp")
-    assert train_cohort([spec]).results == [None]
-    other_width = spec.with_values({"model.width": 8, "train.seed": 5})
-    assert train_cohort([spec, other_width]).results == [None, None]
+    assert form_cohort([spec]) is None
+    assert form_cohort([spec, spec.with_values({"model.width": 8, "train.seed": 5})]) is None  # another graph
+    assert form_cohort([spec, spec.with_values({"train.learning_rate": 0.01, "train.seed": 5})]) is None
     clipped = spec.with_values({"train.clipnorm": 1.0})
-    assert blocker(clipped) is not None and train_cohort([clipped, clipped.with_values({"train.seed": 3})]).results == [None, None]
-    assert blocker(spec) is None
+    assert blocker(clipped) is not None and form_cohort([clipped, clipped.with_values({"train.seed": 3})]) is None
+    assert blocker(spec) is None and form_cohort([spec, spec.with_values({"train.seed": 5})]) is not None
 
 
 def test_cohort_size():
