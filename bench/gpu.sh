@@ -111,4 +111,29 @@ for det in ("false", "true"):
         raise SystemExit("FAILED: deterministic runs differ")
 print("ok: XLA and determinism")
 EOF
+step "cohorts: runs per second with sweep.cohort auto vs 1 (the depth study's quick cells, many repeats each)"
+$PY - <<'EOF'
+import os, subprocess, sys, time
+SEEDS = os.environ.get("COHORT_SEEDS", "32" if os.environ["ALLOW_CPU"] != "1" else "3")
+def sweep(cohort, precision):
+    store = f"{os.environ['NNLAB_STORE']}-cohort-{cohort}-{precision}"
+    env = {**os.environ, "NNLAB_STORE": store}
+    args = [sys.executable, "-m", "nnlab.cli", "sweep", "depth", f"sweep.seeds={SEEDS}", f"sweep.cohort={cohort}",
+            f"train.precision={precision}", "--profile", "quick", "--workers", "auto", "--progress", "lines"]
+    started = time.monotonic()
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    seconds = time.monotonic() - started
+    if out.returncode:
+        raise SystemExit(f"FAILED: cohort={cohort} precision={precision}: " + (out.stdout + out.stderr)[-800:])
+    runs = 4 * int(SEEDS)
+    print(f"cohort={cohort} precision={precision}: {runs} runs in {seconds:.1f} s = {runs / seconds:.2f} runs/s")
+    return runs / seconds
+found = {(c, p): sweep(c, p) for p in ("float32", "mixed_float16") for c in ("1", "auto")}
+ratio = found[("auto", "float32")] / found[("1", "float32")]
+mixed = found[("auto", "mixed_float16")] / found[("1", "mixed_float16")]
+print(f"cohort auto / 1, float32: {ratio:.2f}x runs per second (goal on a GPU: >= 10x); mixed_float16, whose "
+      f"runs train alone (loss scaling is per run): {mixed:.2f}x")
+print("ok: cohorts")
+EOF
+
 echo "all GPU checks passed"
