@@ -215,12 +215,18 @@ class SlotRunner:
     def claim_cohort(self, first: Claimed, room: int) -> list[Claimed]:
         """``first`` and, for a confirm slot whose runs can train as a cohort (``sweep.cohort``), up to
         ``room`` - 1 more queued confirm slots of the same cell."""
-        from nnlab.train._cohort import blocker, cohort_size
+        from nnlab.train._cohort import blocker, cohort_size, member_bytes
 
-        size = cohort_size(self.plan.spec.sweep.cohort, self.plan.seeds, gpu=_gpu())
         jobs = [first]
-        if first.phase != "confirm" or blocker(self.plan.cell_specs[first.cell.id]) is not None:
+        spec = self.plan.cell_specs[first.cell.id]
+        setting = self.plan.spec.sweep.cohort
+        if first.phase != "confirm" or setting == 1 or room < 2 or blocker(spec) is not None:
             return jobs
+        try:
+            stacked = member_bytes(spec) if setting == "auto" else 0
+        except Exception:  # noqa: BLE001 - the slot's run meets it and records it
+            return jobs
+        size = cohort_size(setting, self.plan.seeds, gpu=_gpu(), member_bytes=stacked)
         while len(jobs) < min(size, room):
             trial = self.storage.retry(self._take, first.cell, first.study)
             if trial is None:

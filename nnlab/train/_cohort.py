@@ -47,6 +47,7 @@ from nnlab.train._runner import (
 )
 
 AUTO_CPU, AUTO_GPU = 8, 32  # members of an ``auto`` cohort at most, without and with a GPU
+AUTO_MEMORY = 1 << 30  # bytes of stacked data an ``auto`` cohort holds at most
 DIVERGED_LOSS = 1e6  # as ``_callbacks.Divergence``
 
 
@@ -62,11 +63,23 @@ def blocker(spec: Spec) -> str | None:
     return None
 
 
-def cohort_size(setting: int | str, slots: int, gpu: bool) -> int:
-    """Members per cohort: ``sweep.cohort`` (``auto``: up to 8 on the CPU, 32 on a GPU), at most ``slots``."""
+def cohort_size(setting: int | str, slots: int, gpu: bool, member_bytes: int = 0) -> int:
+    """Members per cohort: ``sweep.cohort``, at most ``slots``. ``auto``: up to 8 on the CPU, 32 on a GPU,
+    and no more than ``AUTO_MEMORY`` of stacked data (``member_bytes``: what one member stacks)."""
     if setting == "auto":
-        return max(1, min(slots, AUTO_GPU if gpu else AUTO_CPU))
+        fit = AUTO_MEMORY // member_bytes if member_bytes > 0 else slots
+        return max(1, min(slots, AUTO_GPU if gpu else AUTO_CPU, fit))
     return max(1, min(slots, int(setting)))
+
+
+def member_bytes(spec: Spec) -> int:
+    """The data one member of a cohort of ``spec``'s runs holds stacked: its training split, its
+    validation split and the training examples ``train_eval_*`` measure."""
+    data = load_dataset(spec.data)
+    subset = min(len(data.x_train), len(data.x_val))
+    per_train = (data.x_train.nbytes + data.y_train.nbytes) / max(1, len(data.x_train))
+    return int(data.x_train.nbytes + data.y_train.nbytes + data.x_val.nbytes + data.y_val.nbytes
+               + subset * per_train)
 
 
 @dataclass
@@ -426,4 +439,4 @@ def finish(cohort: Cohort, index: int, result: RunResult, tracker: RunTracker | 
     return result
 
 
-__all__ = ["Cohort", "blocker", "cohort_size", "finish", "form_cohort", "start_member"]
+__all__ = ["Cohort", "blocker", "cohort_size", "finish", "form_cohort", "member_bytes", "start_member"]

@@ -127,3 +127,5 @@ def test_cohort_size():
     assert cohort_size("auto", 100, gpu=True) == 32
     assert cohort_size(1, 5, gpu=False) == 1
     assert cohort_size(4, 2, gpu=False) == 2
+    assert cohort_size("auto", 100, gpu=True, member_bytes=300 << 20) == 3  # 1 GiB of stacked data at most
+    assert cohort_size(6, 100, gpu=True, member_bytes=300 << 20) == 6  # a number given is taken as given
