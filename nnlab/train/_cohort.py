@@ -41,7 +41,6 @@ from nnlab.train._runner import (
     Prepared,
     RunResult,
     _batch,
-    _compile,
     _loss_and_metrics,
     prepare,
 )
@@ -126,7 +125,8 @@ class _Engine:
         self.y = tf.Variable(np.stack([data.y_train] * k), trainable=False)
         self.batch = _batch(spec, data)
         self.n = len(data.x_train)
-        self.jit = bool(template.jit_compile)  # what train.jit_compile came to for the template (auto: a GPU's)
+        jit = spec.train.jit_compile  # auto: what Keras resolves for the model (XLA on a GPU)
+        self.jit = bool(template.jit_compile) if jit == "auto" else bool(jit)
         self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True, jit_compile=self.jit)
         self.snapshot = tf.function(self._snapshot)
@@ -239,6 +239,11 @@ class _Engine:
         total = tf.cast(m, tf.float32)
         return loss_sum / total, value_sum / total
 
+    def restore_kept(self) -> None:
+        """Every member's kept weights (see ``_snapshot``) back into its slices, for the final evaluation."""
+        for var, best in zip([*self.tv, *self.ntv], [*self.best_tv, *self.best_ntv], strict=True):
+            var.assign(best)
+
     def _snapshot(self, improved: Any) -> None:
         """Keep the current weights of the members in ``improved`` (K booleans) as their best."""
         import tensorflow as tf
@@ -277,6 +282,7 @@ class Cohort:
         self.prepared, self.engine = prepared, engine
         self.members = [Member(s, d) for s, d in zip(specs, datas, strict=True)]
         self.started = time.time()
+        self.evaluated: list[dict[str, float]] = []  # each member's test_* and extra splits', after training
 
     def __len__(self) -> int:
         return len(self.members)
@@ -343,16 +349,31 @@ class Cohort:
                 between_epochs(epoch)
             if all(mb.stopped or mb.flagged for mb in members):
                 break
+        self._final_evaluation()
         return [None if member.flagged else RunResult(run_id=None, status="completed", history=member.history,
                                                       epochs=len(member.rows)) for member in members]
 
-    def model_of(self, index: int) -> Any:
-        """The template holding member ``index``'s kept weights: under early stopping those the cohort
-        kept aside (its best epoch's, or with ``restore_best: false`` its last epoch's: a stopped
-        member's slices go on training with the others), else its last epoch's."""
-        spec = self.members[index].spec
-        self.engine.set_member(index, best=spec.train.early_stopping is not None)
-        return self.prepared.model
+    def _final_evaluation(self) -> None:
+        """Each member's kept weights evaluated on the test split and the extra ones, all members at once,
+        as ``execute`` evaluates a run's: under early stopping the weights the cohort kept aside (the best
+        epoch's, or with ``restore_best: false`` the last epoch's: a stopped member's slices went on
+        training with the others), else the last epoch's."""
+        import tensorflow as tf
+
+        from nnlab.train._runner import eval_splits, with_ratios
+
+        if self.specs[0].train.early_stopping is not None:
+            self.engine.restore_kept()
+        names = _names(self.datas[0].info.task)
+        found: list[dict[str, float]] = [{} for _ in self.members]
+        for split in eval_splits(self.datas[0]):
+            x = tf.constant(np.stack([eval_splits(d)[split][0] for d in self.datas]))
+            y = tf.constant(np.stack([eval_splits(d)[split][1] for d in self.datas]))
+            loss, values = (t.numpy() for t in self.engine.evaluate(x, y))
+            for i, out in enumerate(found):
+                out[f"{split}_loss"] = float(loss[i])
+                out.update({f"{split}_{name}": float(values[i, j]) for j, name in enumerate(names)})
+        self.evaluated = [with_ratios(out, data) for out, data in zip(found, self.datas, strict=True)]
 
 
 def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohort | None:
@@ -366,7 +387,7 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohor
         return None
     datas = [load_dataset(s.data) for s in specs]
     keys = {ModelCache.key(s, d) for s, d in zip(specs, datas, strict=True)}
-    if None in keys or len(keys) > 1 or len({len(d.x_val) for d in datas}) > 1:
+    if None in keys or len(keys) > 1 or len({_shapes(d) for d in datas}) > 1:
         return None
     spec, data, k = specs[0], datas[0], len(specs)
     prepared = prepare(spec, cache)
@@ -377,8 +398,8 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohor
     if spec.train.deterministic:
         _enable_determinism()
     steps = math.ceil(len(data.x_train) / _batch(spec, data))
-    if not prepared.reused:
-        _compile(prepared, prepared.model, data, steps, None)
+    if cache is not None and cache.probes(prepared.cache_key) is None:
+        cache.keep(prepared.cache_key, prepared.model)  # uncompiled: the cohort's engine computes, not Keras
     probes = cache.probes(prepared.cache_key) if cache is not None else None
     engines = probes.setdefault(ENGINE, {}) if probes is not None else {}
     engine = engines.get(k)
@@ -386,6 +407,14 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohor
         engine = engines[k] = _Engine(prepared.model, k, spec, data, steps)
     engine.reset(models, datas, spec)
     return Cohort(specs, datas, prepared, engine)
+
+
+def _shapes(data: Dataset) -> tuple[Any, ...]:
+    """What members must share to be stacked: the shapes of every split."""
+    from nnlab.train._runner import eval_splits
+
+    splits = {"train": (data.x_train, data.y_train), "val": (data.x_val, data.y_val), **eval_splits(data)}
+    return tuple((name, x.shape, y.shape) for name, (x, y) in sorted(splits.items()))
 
 
 def _early_stopping(member: Member, current: float, epoch: int, patience: int) -> bool:
@@ -417,17 +446,17 @@ def start_member(cohort: Cohort, index: int, tracker: RunTracker, *, phase: str,
 
 def finish(cohort: Cohort, index: int, result: RunResult, tracker: RunTracker | None = None,
            run_id: str | None = None, *, figures: bool = True) -> RunResult:
-    """Member ``index``'s final metrics (its kept weights evaluated as ``execute`` does) and, given its
+    """Member ``index``'s final metrics (its kept weights evaluated as ``execute`` evaluates them) and, given its
     ``run_id``, everything else the run alone records: per-epoch metrics, final metrics, artifacts, the
     end of the run."""
     from nnlab.train._runner import _artifacts, _chance, _finish, _summaries, conclude
 
     member = cohort.members[index]
     spec, data = member.spec, member.data
-    model = cohort.model_of(index)
+    model = cohort.prepared.model  # the graph all members share: its parameter count and summary
     result.run_id = run_id
     result.metrics.update(_chance(data))
-    conclude(result, spec, member.rows, model, data)
+    conclude(result, spec, member.rows, model, data, evaluated=cohort.evaluated[index])
     _summaries(result, model)
     if tracker is None or run_id is None:
         result.seconds = time.time() - cohort.started

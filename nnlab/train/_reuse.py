@@ -34,8 +34,8 @@ from nnlab.spec import Spec
 @dataclass
 class _Kept:
     model: Any
-    optimizer_start: list[Any]
-    probes: dict[str, Any] = field(default_factory=dict)  # what callbacks traced for this model
+    optimizer_start: list[Any] | None  # None: kept uncompiled (a cohort's template), compiled at its first fit
+    probes: dict[str, Any] = field(default_factory=dict)  # what callbacks and cohorts traced for this model
 
 
 CAPACITY = 3  # models a worker keeps: the cell it is in and the last two it left
@@ -97,13 +97,25 @@ class ModelCache:
         return kept.model
 
     def keep(self, key: str | None, model: Any) -> None:
-        """Keep ``model``, compiled and its optimizer built, for later runs of ``key``."""
+        """Keep ``model`` for later runs of ``key``: compiled with its optimizer built, or (a cohort's
+        template, which never fits) uncompiled, to be compiled by the first run that fits it. Keeping a
+        model again (now compiled) keeps what was traced for it."""
         if key is None:
             return
-        self._kept[key] = _Kept(model, [v.numpy() for v in model.optimizer.variables])
+        before = self._kept.get(key)
+        optimizer = getattr(model, "optimizer", None)
+        start = [v.numpy() for v in optimizer.variables] if optimizer is not None else None
+        probes = before.probes if before is not None and before.model is model else {}
+        self._kept[key] = _Kept(model, start, probes)
         self._kept.move_to_end(key)
         self._shrink_to(self.capacity)
-        self.builds += 1
+        if before is None or before.model is not model:
+            self.builds += 1
+
+    def compiled(self, key: str | None) -> bool:
+        """Whether the model kept for ``key`` is compiled (its runs restart it instead of compiling)."""
+        kept = self._kept.get(key) if key is not None else None
+        return kept is not None and kept.optimizer_start is not None
 
     def _shrink_to(self, size: int) -> None:
         """Drop the least recently used models until at most ``size`` are kept."""
@@ -120,6 +132,7 @@ class ModelCache:
         """The kept model's optimizer as it was right after compiling, at the run's constant learning rate
         (under a schedule the rate is part of the key: the same)."""
         kept = next(k for k in self._kept.values() if k.model is model)
+        assert kept.optimizer_start is not None, "restart() of a model kept uncompiled"
         for var, value in zip(model.optimizer.variables, kept.optimizer_start, strict=True):
             var.assign(value)
         if spec.train.schedule == "none":

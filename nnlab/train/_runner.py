@@ -115,8 +115,10 @@ def prepare(spec: Spec, cache: ModelCache | None = None) -> Prepared:
     except SpecError as exc:
         raise spec.locate(exc) from None
     kept = cache.take(key, model) if cache is not None else None
+    # a model kept uncompiled (a cohort's template) serves too, compiled by this run's fit
+    reused = kept is not None and cache is not None and cache.compiled(key)
     return Prepared(spec=spec, data=data, model=kept if kept is not None else model, pretrain_data=pretrain_data,
-                    cache=cache, cache_key=key, reused=kept is not None)
+                    cache=cache, cache_key=key, reused=reused)
 
 
 def _seed_host(seed: int) -> None:
@@ -397,14 +399,15 @@ def _chance(data: Dataset) -> dict[str, float]:
     return {}
 
 
-def conclude(result: RunResult, spec: Spec, rows: list[dict[str, float]], model: Any, data: Dataset) -> None:
+def conclude(result: RunResult, spec: Spec, rows: list[dict[str, float]], model: Any, data: Dataset,
+             evaluated: dict[str, float] | None = None) -> None:
     """The final metrics of a run that ended well, ``model`` holding the weights it keeps (those Keras
     restored at the end of fit): the kept epoch's values as that epoch logged them, ``test_*`` (and extra
-    splits) evaluated now."""
+    splits) evaluated now, or ``evaluated`` already (a cohort's member, see ``nnlab.train._cohort``)."""
     result.best_epoch = kept_epoch(spec, result.history.get("val_loss", []))
     kept = result.best_epoch if result.best_epoch is not None else len(rows) - 1
     result.metrics.update(rows[kept] if rows else {})
-    result.metrics.update(_evaluate(model, data))
+    result.metrics.update(evaluated if evaluated is not None else _evaluate(model, data))
 
 
 def _kept_probes(prepared: Prepared) -> Callable[[], dict[str, Any] | None] | None:
@@ -438,12 +441,21 @@ def _determinism() -> str:
     return "true" if _DETERMINISTIC else "false"
 
 
+def eval_splits(data: Dataset) -> dict[str, tuple[Any, Any]]:
+    """The splits a run is evaluated on at its end: ``test`` and the dataset's extra ones."""
+    return {"test": (data.x_test, data.y_test), **data.extra}
+
+
 def _evaluate(model: Any, data: Dataset) -> dict[str, float]:
     out: dict[str, float] = {}
-    sets = {"test": (data.x_test, data.y_test), **data.extra}
-    for name, (x, y) in sets.items():
+    for name, (x, y) in eval_splits(data).items():
         values = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
         out.update({f"{name}_{key}": float(v) for key, v in values.items()})
+    return with_ratios(out, data)
+
+
+def with_ratios(out: dict[str, float], data: Dataset) -> dict[str, float]:
+    """``out`` (``<split>_<metric>``) and, per extra split, its mse and mae over the test split's."""
     for name in data.extra:  # how much worse the model is on an extra split than on the test split
         for metric in ("mse", "mae"):
             if out.get(f"test_{metric}", 0.0) > 0.0 and f"{name}_{metric}" in out:

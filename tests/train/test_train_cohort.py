@@ -129,3 +129,20 @@ def test_cohort_size():
     assert cohort_size(4, 2, gpu=False) == 2
     assert cohort_size("auto", 100, gpu=True, member_bytes=300 << 20) == 3  # 1 GiB of stacked data at most
     assert cohort_size(6, 100, gpu=True, member_bytes=300 << 20) == 6  # a number given is taken as given
+
+
+def test_a_run_alone_after_a_cohort_compiles_its_template_and_equals_the_run_alone(write_spec):
+    """A cohort keeps its template uncompiled (its engine computes); a run of the same graph after it (a
+    diverged member, or the cell's next run) takes that model, compiles it, and computes what it computes
+    alone. The cohort's engine stays with the model."""
+    spec = _spec(write_spec, "mlp")
+    cache = ModelCache()
+    cohort = form_cohort(_members(spec), cache)
+    key = cohort.prepared.cache_key
+    cohort.train()
+    assert not cache.compiled(key)
+    after = spec.with_values({"train.seed": 42})
+    prepared = prepare(after, cache)
+    assert prepared.model is cohort.prepared.model and not prepared.reused
+    _same(_alone(after), execute(prepared, None, figures=False))
+    assert cache.compiled(key) and ENGINE in cache.probes(key) and cache.builds == 1
