@@ -265,35 +265,15 @@ class SlotRunner:
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, job: Claimed) -> Outcome:
-        try:
-            if self.storage.retry(duplicate_of, job.study, job.trial) is not None:
-                return self._record(job, Outcome("duplicate"))
-            existing = self._find_run(job.key)
-            if existing is not None:
-                return self._record(job, self._adopt(job, existing))
-            try:
-                overrides, tags = self._configure(job)
-            except SpecError as exc:
-                return self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
-            try:
-                outcome = self._execute(job, overrides, tags)
-            except KeyboardInterrupt:
-                _quietly(self._give_back, job)
-                if self.store_failed is not None:  # the Optuna storage is gone: the run is KILLED already
-                    print(f"{job.key} trial {job.trial.number}: stopped: {self.store_failed}", flush=True)
-                    raise self.store_failed from None
-                print(f"{job.key} trial {job.trial.number}: interrupted; its slot is queued again", flush=True)
-                raise
-            return self._record(job, outcome)
-        finally:
-            job.release()
+        return self.run_cohort([job])[0]
 
     def run_cohort(self, jobs: list[Claimed]) -> list[Outcome]:
-        """Confirm slots of one cell. Those with a run to train form a cohort (``form_cohort``): each
-        member's MLflow run starts, the cohort trains, and each is recorded as its own run and trial. A
-        member the cohort leaves out (its loss diverged) trains alone in the run started for it, and so
-        does every one when no cohort forms. A stop, a machine fault or a crash ends the runs not
-        finished KILLED and gives back every slot not yet told."""
+        """Run slots (one, or confirm slots of one cell) and tell their outcomes. A slot whose trial is a
+        duplicate, or whose run MLflow already has, is told at once. Two or more with a run to train form
+        a cohort (``form_cohort``): each member's MLflow run starts, the cohort trains, and each is
+        recorded as its own run and trial; a member the cohort leaves out (its loss diverged) trains
+        alone in the run started for it, and so does every slot when no cohort forms. A stop, a machine
+        fault or a crash ends the runs not finished KILLED and gives back every slot not yet told."""
         from nnlab.train._cohort import finish, start_member
 
         outcomes: dict[int, Outcome] = {}
@@ -310,9 +290,13 @@ class SlotRunner:
                     continue
                 try:
                     overrides, tags = self._configure(job)
-                    spec = self.plan.spec.with_values(overrides)
                 except SpecError as exc:
                     outcomes[pos] = self._record(job, self._failed_run(job, {}, {}, _one_line(exc)))
+                    continue
+                try:
+                    spec = self.plan.spec.with_values(overrides)
+                except SpecError as exc:
+                    outcomes[pos] = self._record(job, self._failed_run(job, overrides, tags, _one_line(exc)))
                     continue
                 ready.append((pos, job, overrides, spec, tags))
             started = time.monotonic()
@@ -340,13 +324,14 @@ class SlotRunner:
             for pos, job in enumerate(jobs):
                 if pos not in outcomes:
                     _quietly(self._give_back, job, status)
-            if isinstance(exc, NnlabError):
-                print(f"{jobs[0].cell.id} confirm: stopped: {error}", flush=True)
-            elif isinstance(exc, KeyboardInterrupt):
-                if self.store_failed is not None:
-                    raise self.store_failed from None
-                print(f"{jobs[0].cell.id} confirm: interrupted; {len(jobs) - len(outcomes)} slots are queued "
-                      "again", flush=True)
+            what = f"{jobs[0].key} trial {jobs[0].trial.number}" if len(jobs) == 1 else f"{jobs[0].cell.id} confirm"
+            if isinstance(exc, KeyboardInterrupt) and self.store_failed is not None:  # the Optuna storage is gone
+                print(f"{what}: stopped: {self.store_failed}", flush=True)
+                raise self.store_failed from None
+            if isinstance(exc, KeyboardInterrupt):
+                print(f"{what}: interrupted; {len(jobs) - len(outcomes)} slot(s) queued again", flush=True)
+            elif isinstance(exc, NnlabError) and len(jobs) > 1:
+                print(f"{what}: stopped: {error}", flush=True)
             raise
         finally:
             for job in jobs:
