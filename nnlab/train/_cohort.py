@@ -128,7 +128,9 @@ class _Engine:
         jit = spec.train.jit_compile  # auto: what Keras resolves for the model (XLA on a GPU)
         self.jit = bool(template.jit_compile) if jit == "auto" else bool(jit)
         self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit)
-        self.evaluate = tf.function(self._evaluate, reduce_retracing=True, jit_compile=self.jit)
+        # one trace for every split (validation, training subset, test, extra ones): any number of examples
+        examples = [tf.TensorSpec([k, None, *a.shape[1:]], tf.as_dtype(a.dtype)) for a in (data.x_val, data.y_val)]
+        self.evaluate = tf.function(self._evaluate, input_signature=examples, jit_compile=self.jit)
         self.snapshot = tf.function(self._snapshot)
         self._assign = tf.function(self._set_member)
 

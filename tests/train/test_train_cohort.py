@@ -146,3 +146,18 @@ def test_a_run_alone_after_a_cohort_compiles_its_template_and_equals_the_run_alo
     assert prepared.model is cohort.prepared.model and not prepared.reused
     _same(_alone(after), execute(prepared, None, figures=False))
     assert cache.compiled(key) and ENGINE in cache.probes(key) and cache.builds == 1
+
+
+def test_a_regression_member_equals_its_run_alone(write_spec):
+    """Regression: loss, mae and mse per epoch, and the extra split outside the training range with its
+    ratios over the test split, as the runs alone record them."""
+    spec = Spec.from_yaml(write_spec(
+        "name: cohort\ndata: {dataset: function, function: sin, n_samples: 300, noise: 0.05, x_range: [-1.0, 1.0], "
+        "ood_range: [-2.0, 2.0]}\nmodel: {family: mlp, depth: 2, width: 16, dropout: 0.1}\n"
+        "train: {epochs: 4, batch_size: 32, early_stopping: 2}\n"))
+    specs = _members(spec, 2)
+    members = _cohort(specs)
+    for s, member in zip(specs, members, strict=True):
+        alone = _alone(s)
+        assert "ood_mse_ratio" in alone.metrics and "train_eval_mae" in alone.history
+        _same(alone, member)
