@@ -383,16 +383,9 @@ class SlotRunner:
     def _raise_machine_fault(self, exc: BaseException, job: Claimed) -> None:
         """A full disk or a failed accelerator under a cohort: the worker stops (the caller ends its runs
         KILLED and gives their slots back)."""
-        if no_space(exc) is not None:
-            store = self.tracker.store
-            local = store.embedded or store.tracking_uri.startswith("sqlite")
-            where = f" in {store.root.resolve()}" if local else ""
-            raise StoreFailed(no_space_message(exc, f"writing the runs of cell {job.cell.id}{where}")) from None
-        fault = device_fault(exc)
-        if fault is not None:
-            line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
-            raise DeviceFault(f"the accelerator failed under a cohort of cell {job.cell.id} "
-                              f"({type(fault).__name__}: {line}); its slots are queued again") from None
+        error = self._fault(exc, f"the runs of cell {job.cell.id}", "their slots are queued again")
+        if error is not None:
+            raise error from None
 
     def _configure(self, job: Claimed) -> tuple[dict[str, Any], dict[str, str]]:
         """The values this slot sets (cell, tuned values, a confirm repeat's seed keys) and its MLflow tags."""
@@ -445,9 +438,7 @@ class SlotRunner:
                              run_name=f"{job.cell.id} {job.phase} {job.slot}", epoch_hook=self._hook(job),
                              progress=False, figures=job.phase == "confirm", started_run=started_run)
         except Exception as exc:
-            if no_space(exc) is not None:  # not the run's failure: it runs again once there is space
-                self._disk_full(job, exc)
-            self._execute_fault(job, exc)
+            self._machine_fault(job, exc)  # a full disk or the accelerator: not the run's failure
             if not isinstance(exc, TrialFailed):
                 raise
             return Outcome("failed", error=str(exc), run_id=self._last_run_id(job.key),
@@ -467,14 +458,6 @@ class SlotRunner:
             if result.run_id:
                 self.tracker.set_tags(result.run_id, {f"{TAG}status": "failed", f"{TAG}error": outcome.error})
         return outcome
-
-    def _execute_fault(self, job: Claimed, exc: BaseException) -> None:
-        """The accelerator failed under a run (not the run's failure): it runs again in a fresh worker."""
-        fault = device_fault(exc)
-        if fault is not None:
-            line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
-            self._machine_fault(job, DeviceFault, lambda run: f"the accelerator failed under run {run} "
-                                f"({type(fault).__name__}: {line}); its slot is queued again")
 
     def _hook(self, job: Claimed) -> Any:
         """After each epoch: a stop request ends the run (KILLED); a tune run reports its objective
@@ -510,25 +493,37 @@ class SlotRunner:
         if not (view.done or view.active):
             enqueue_slots(job.study, [job.slot], job.trial.params)
 
-    def _disk_full(self, job: Claimed, exc: BaseException) -> None:
-        """A full disk under a run: stop. The full disk may be the tracking store's."""
-        store = self.tracker.store
-        local = store.embedded or store.tracking_uri.startswith("sqlite")  # workers get the embedded store's URI
-        where = f" in {store.root.resolve()}" if local else ""
-        self._machine_fault(job, StoreFailed, lambda run: no_space_message(exc, f"writing run {run}{where}"))
+    def _fault(self, exc: BaseException, what: str, queued: str) -> NnlabError | None:
+        """A fault of the machine under ``what`` (not its failure) as the error that stops the worker: a
+        full disk (perhaps the tracking store's: then where it is) or a failed accelerator (out of memory, a
+        CUDA error; a fresh worker runs the slot again). None for any other exception."""
+        if no_space(exc) is not None:
+            store = self.tracker.store
+            local = store.embedded or store.tracking_uri.startswith("sqlite")  # workers get the embedded store's URI
+            where = f" in {store.root.resolve()}" if local else ""
+            return StoreFailed(no_space_message(exc, f"writing {what}{where}"))
+        fault = device_fault(exc)
+        if fault is not None:
+            line = str(fault).strip().splitlines()[0][:300] if str(fault).strip() else type(fault).__name__
+            return DeviceFault(f"the accelerator failed under {what} ({type(fault).__name__}: {line}); {queued}")
+        return None
 
-    def _machine_fault(self, job: Claimed, kind: type[NnlabError], say: Any) -> None:
-        """A fault of the machine under a run (a full disk, the accelerator): end the run KILLED (never
-        FAILED, which would be its result), put its slot back, and stop with one line. Each step is
-        best effort: the fault may be the stores'."""
+    def _machine_fault(self, job: Claimed, exc: BaseException) -> None:
+        """A fault of the machine under a run (``_fault``): end the run KILLED (never FAILED, which would
+        be its result), put its slot back, and stop with one line. Each step is best effort: the fault
+        may be the stores'. Any other exception: nothing."""
+        if no_space(exc) is None and device_fault(exc) is None:
+            return
         run_id = _quietly(self._last_run_id, job.key)
-        message = say(run_id or job.key)
+        error = self._fault(exc, f"run {run_id or job.key}", "its slot is queued again")
+        assert error is not None
+        message = str(error)
         if run_id:
             _quietly(self.tracker.set_tags, run_id, {f"{TAG}status": "killed", f"{TAG}error": message[:500]})
             _quietly(self.tracker.end_run, run_id, "KILLED")
-        _quietly(self._give_back, job, "device_fault" if kind is DeviceFault else "interrupted")
+        _quietly(self._give_back, job, "device_fault" if isinstance(error, DeviceFault) else "interrupted")
         print(f"{job.key} trial {job.trial.number}: stopped: {message}", flush=True)
-        raise kind(message) from None
+        raise error from None
 
     # -- MLflow: failed records, adoption ---------------------------------------------------------
     def _failed_run(self, job: Claimed, overrides: dict[str, Any], tags: dict[str, str], error: str,
