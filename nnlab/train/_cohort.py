@@ -47,7 +47,6 @@ from nnlab.train._runner import (
 
 AUTO_CPU, AUTO_GPU = 8, 32  # members of an ``auto`` cohort at most, without and with a GPU
 AUTO_MEMORY = 1 << 30  # bytes of stacked data an ``auto`` cohort holds at most
-DIVERGED_LOSS = 1e6  # as ``_callbacks.Divergence``
 
 
 def blocker(spec: Spec) -> str | None:
@@ -190,8 +189,11 @@ class _Engine:
     def _train_epoch(self, order: Any) -> Any:
         """One epoch over each member's order (``order``: K x n indices): the sample-weighted mean
         training loss and metric sums per member, as Keras's running averages end the epoch, and
-        whether a member's running loss was ever non-finite or above ``DIVERGED_LOSS``."""
+        whether a member's running loss was ever non-finite or above ``DIVERGED_LOSS`` (the bound of
+        ``_callbacks.Divergence``)."""
         import tensorflow as tf
+
+        from nnlab.train._callbacks import DIVERGED_LOSS
 
         one = self._member(training=True)
         k, n, batch = self.k, self.n, self.batch
@@ -255,19 +257,14 @@ class _Engine:
             best.assign(tf.where(mask, var.value, best))
 
 
-def _names(task: str) -> list[str]:
-    return ["accuracy"] if task == "classification" else ["mae", "mse"]
-
-
 def _orders(seeds: Sequence[int], n: int) -> Callable[[], np.ndarray]:
     """Each member's order for the next epoch: the permutations its run alone draws (``_pipelines``)."""
-    import tensorflow as tf
+    from nnlab.train._runner import epoch_order, order_draws
 
-    draws = [tf.random.Generator.from_seed(seed) for seed in seeds]
+    draws = [order_draws(seed) for seed in seeds]
 
     def next_orders() -> np.ndarray:
-        return np.stack([tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
-                                                                  seed=g.make_seeds(1)[:, 0]).numpy() for g in draws])
+        return np.stack([epoch_order(g, n).numpy() for g in draws])
 
     return next_orders
 
@@ -304,9 +301,9 @@ class Cohort:
         m = min(len(data.x_train), len(data.x_val))  # the examples train_eval_* measure (``_train_eval_set``)
         sub = (tf.constant(np.stack([d.x_train[:m] for d in self.datas])),
                tf.constant(np.stack([d.y_train[:m] for d in self.datas]))) if m else None
+        loss_fn, names = _loss_and_metrics(data.info.task)  # names: the compiled metrics' (accuracy; mae, mse)
         diagnostics = None
         if spec.train.diagnostics:
-            loss_fn, _ = _loss_and_metrics(data.info.task)
             size = min(DIAGNOSTIC_BATCH, len(data.x_train))
             cache, key = self.prepared.cache, self.prepared.cache_key
             kept = (lambda: cache.probes(key)) if cache is not None else None
@@ -314,7 +311,6 @@ class Cohort:
                                           kept_probes=kept) for d in self.datas]
             for probe in diagnostics:
                 probe.set_model(template)
-        names = _names(data.info.task)
         orders = _orders([s.train.seed for s in self.specs], len(data.x_train))
         patience, restore = spec.train.early_stopping, spec.train.restore_best
         for epoch in range(spec.train.epochs):
@@ -366,7 +362,7 @@ class Cohort:
 
         if self.specs[0].train.early_stopping is not None:
             self.engine.restore_kept()
-        names = _names(self.datas[0].info.task)
+        names = _loss_and_metrics(self.datas[0].info.task)[1]
         found: list[dict[str, float]] = [{} for _ in self.members]
         for split in eval_splits(self.datas[0]):
             x = tf.constant(np.stack([eval_splits(d)[split][0] for d in self.datas]))

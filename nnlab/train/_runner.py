@@ -173,15 +173,25 @@ def _pipelines(data: Dataset, batch: int, seed: int) -> tuple[Any, Any]:
 
     n = len(data.x_train)
     x, y = tf.constant(data.x_train), tf.constant(data.y_train)
-    draws = tf.random.Generator.from_seed(seed)
-
-    def permutation(_: Any) -> Any:
-        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=draws.make_seeds(1)[:, 0])
-
-    train = (tf.data.Dataset.from_tensors(0).map(permutation).unbatch().batch(batch)
+    draws = order_draws(seed)
+    train = (tf.data.Dataset.from_tensors(0).map(lambda _: epoch_order(draws, n)).unbatch().batch(batch)
              .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx))))
     val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(batch)
     return train, val
+
+
+def order_draws(seed: int) -> Any:
+    """The generator a run's training orders come from: seeded with ``train.seed`` alone."""
+    import tensorflow as tf
+
+    return tf.random.Generator.from_seed(seed)
+
+
+def epoch_order(draws: Any, n: int) -> Any:
+    """The next epoch's order of the ``n`` training examples: one draw from ``draws`` per epoch."""
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=draws.make_seeds(1)[:, 0])
 
 
 def _batch(spec: Spec, data: Dataset) -> int:
