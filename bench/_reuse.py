@@ -28,6 +28,7 @@ from bench._harness import (
     VENV_PYTHON,
     Ctx,
     Row,
+    alternate,
     bench_env,
     child_main,
     rss_kib,
@@ -164,18 +165,24 @@ def _verdicts(markdown: str) -> list[str]:
 
 def _alternate(ctx: Ctx, arms: tuple[str, ...], extra: list[str], tag: str
                ) -> tuple[dict[str, list[float]], list[bool], list[str]]:
-    """Each round runs every arm, in an order rotated per round; their wall times, whether the verdicts
-    were the same in all arms, and what each round found."""
+    """Each round runs every arm (the harness's ``alternate``: order rotated, reversed in odd rounds);
+    their wall times, whether the verdicts were the same in all arms, and what each round found."""
     rounds = 1 if ctx.quick else min(ctx.repeats, 2)
-    times: dict[str, list[float]] = {arm: [] for arm in arms}
-    same, shown = [], []
-    for r in range(rounds):
-        got = {}
-        for arm in arms[r % len(arms):] + arms[:r % len(arms)]:
-            got[arm] = _sweep(ctx, arm, r, extra, tag)
-            times[arm].append(got[arm][0])
-        same.append(len({verdicts for _, verdicts in got.values()}) == 1)
-        shown.append(f"round {r + 1}: " + ", ".join(f"{arm} {got[arm][0]:.0f} s ({got[arm][1]})" for arm in arms))
+
+    def arm_runner(arm: str) -> Any:
+        done: list[int] = []  # this arm's rounds so far: each gets its own store
+
+        def run() -> tuple[float, str]:
+            done.append(1)
+            return _sweep(ctx, arm, len(done) - 1, extra, tag)
+
+        return run
+
+    got = alternate({arm: arm_runner(arm) for arm in arms}, rounds, ctx.log)
+    times = {arm: [seconds for seconds, _ in got[arm]] for arm in arms}
+    same = [len({got[arm][r][1] for arm in arms}) == 1 for r in range(rounds)]
+    shown = [f"round {r + 1}: " + ", ".join(f"{arm} {got[arm][r][0]:.0f} s ({got[arm][r][1]})" for arm in arms)
+             for r in range(rounds)]
     return times, same, shown
 
 
