@@ -11,6 +11,8 @@ convolution and recurrence into its batched form. Each member keeps its own
   alone draws (``_runner._pipelines``),
 - optimizer state: every optimizer nnlab offers updates elementwise, so the slots of a stacked
   variable are the members' own; the shared step counter counts the same steps for all,
+- learning rate: the optimizer steps at rate 1 and each member moves by its own rate times that
+  step (``_Engine``), so tune trials that differ only in the rate can train together,
 - early stopping (Keras's rule, its best weights kept per member), metrics and diagnostics.
 
 A member's per-epoch values equal the run alone within float32 rounding (the batched kernels sum in
@@ -97,9 +99,56 @@ class Member:
         self.rows.append(metrics)
 
 
+class _Layout:
+    """Variables of several shapes held as one flat tensor per dtype (``groups``), with any leading axes:
+    the cohort's K members stack as ``K x size``. One flat variable per dtype lets the optimizer update a
+    model in one step instead of one per variable: on a 32-block batch-norm MLP (98 trainable variables)
+    tracing Adam's update took ~2 s per variable list and ~20 ms as one."""
+
+    def __init__(self, variables: Sequence[Any]) -> None:
+        self.shapes = [tuple(int(d) for d in v.shape) for v in variables]
+        dtypes = [str(v.dtype) for v in variables]
+        self.groups = list(dict.fromkeys(dtypes))
+        self.where: list[tuple[int, int]] = []  # per variable: its group and its place in the group's order
+        self.sizes: list[list[int]] = [[] for _ in self.groups]
+        for shape, dtype in zip(self.shapes, dtypes, strict=True):
+            g = self.groups.index(dtype)
+            self.where.append((g, len(self.sizes[g])))
+            self.sizes[g].append(math.prod(shape))
+
+    def pack(self, values: Sequence[Any]) -> list[np.ndarray]:
+        """One variable list's values (numpy) as one flat array per group."""
+        parts: list[list[np.ndarray]] = [[] for _ in self.groups]
+        for (g, _), value in zip(self.where, values, strict=True):
+            parts[g].append(np.asarray(value).reshape(-1))
+        return [np.concatenate(p) if p else np.zeros([0], dtype=d) for p, d in zip(parts, self.groups, strict=True)]
+
+    def pack_traced(self, tensors: Sequence[Any]) -> list[Any]:
+        import tensorflow as tf
+
+        parts: list[list[Any]] = [[] for _ in self.groups]
+        for (g, _), t in zip(self.where, tensors, strict=True):
+            parts[g].append(tf.reshape(t, [-1]))
+        return [tf.concat(p, axis=0) for p in parts]
+
+    def unpack(self, flats: Sequence[Any]) -> list[Any]:
+        """One member's flat tensors (one per group) as the variables' values, in their order."""
+        import tensorflow as tf
+
+        pieces = [tf.split(flat, sizes, axis=-1) if len(sizes) > 1 else [flat]
+                  for flat, sizes in zip(flats, self.sizes, strict=True)]
+        return [tf.reshape(pieces[g][i], shape) for (g, i), shape in zip(self.where, self.shapes, strict=True)]
+
+
 class _Engine:
     """The stacked variables, the optimizer over them and the traced epoch and evaluation functions
-    for K members of one graph (``template``: a model of it, compiled, whose layers compute)."""
+    for K members of one graph (``template``: a model of it, whose layers compute). Each list of
+    variables is held flat (``_Layout``): one ``K x size`` variable per dtype.
+
+    Each member has its own learning rate: the optimizer runs at rate 1 (under a schedule, the schedule's
+    shape at base 1) and each member's step is scaled by its rate. Every optimizer nnlab offers steps by
+    its rate times an amount that does not depend on it (the momentum optimizer's velocity and AdamW's
+    decay carry the rate, and scale with it), so the member steps as its run alone would."""
 
     def __init__(self, template: Any, k: int, spec: Spec, data: Dataset, steps: int) -> None:
         import tensorflow as tf
@@ -111,14 +160,19 @@ class _Engine:
         self.template, self.k = template, k
         self.task = data.info.task
         self.loss_fn, _ = _loss_and_metrics(self.task)
-        self.tv = [kr.Variable(tf.stack([v.value] * k), name=f"cohort_t{i}")
-                   for i, v in enumerate(template.trainable_variables)]
-        self.ntv = [kr.Variable(tf.stack([v.value] * k), trainable=False, name=f"cohort_n{i}")
-                    for i, v in enumerate(template.non_trainable_variables)]
+        self.t_layout = _Layout(template.trainable_variables)
+        self.n_layout = _Layout(template.non_trainable_variables)
+        start_t = self.t_layout.pack([v.numpy() for v in template.trainable_variables])
+        start_n = self.n_layout.pack([v.numpy() for v in template.non_trainable_variables])
+        self.tv = [kr.Variable(np.stack([f] * k), name=f"cohort_t{i}") for i, f in enumerate(start_t)]
+        self.ntv = [kr.Variable(np.stack([f] * k), trainable=False, name=f"cohort_n{i}") for i, f in enumerate(start_n)]
         self.best_tv = [tf.Variable(v.value, trainable=False) for v in self.tv]
         self.best_ntv = [tf.Variable(v.value, trainable=False) for v in self.ntv]
-        self.optimizer = build_optimizer(spec.train, steps, None)
-        self.optimizer.build(self.tv)
+        self.rates = tf.Variable(tf.ones([k]), trainable=False)
+        # the optimizer steps copies of the weights, at rate 1; each member moves by its rate times that step
+        self.stepped = [kr.Variable(v.numpy(), name=f"cohort_s{i}") for i, v in enumerate(self.tv)]
+        self.optimizer = build_optimizer(spec.train, steps, 1.0)
+        self.optimizer.build(self.stepped)
         self.optimizer_start = [v.numpy() for v in self.optimizer.variables]
         self.x = tf.Variable(np.stack([data.x_train] * k), trainable=False)
         self.y = tf.Variable(np.stack([data.y_train] * k), trainable=False)
@@ -134,16 +188,17 @@ class _Engine:
         self._assign = tf.function(self._set_member)
 
     # -- per cohort --------------------------------------------------------------------------------
-    def reset(self, models: Sequence[Any], datas: Sequence[Dataset], spec: Spec) -> None:
-        """Each member's slices from its own freshly built model and data; the optimizer as new."""
-        for i, stacked in enumerate(self.tv):
-            stacked.assign(np.stack([m.trainable_variables[i].numpy() for m in models]))
-        for i, stacked in enumerate(self.ntv):
-            stacked.assign(np.stack([m.non_trainable_variables[i].numpy() for m in models]))
+    def reset(self, models: Sequence[Any], datas: Sequence[Dataset], specs: Sequence[Spec]) -> None:
+        """Each member's slices from its own freshly built model, data and learning rate; the optimizer as
+        new."""
+        for layout, stacked, of in ((self.t_layout, self.tv, "trainable_variables"),
+                                    (self.n_layout, self.ntv, "non_trainable_variables")):
+            flats = [layout.pack([v.numpy() for v in getattr(m, of)]) for m in models]
+            for g, var in enumerate(stacked):
+                var.assign(np.stack([f[g] for f in flats]))
         for var, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
             var.assign(value)
-        if spec.train.schedule == "none":
-            self.optimizer.learning_rate = spec.train.learning_rate
+        self.rates.assign(np.array([s.train.learning_rate for s in specs], dtype="float32"))
         self.x.assign(np.stack([d.x_train for d in datas]))
         self.y.assign(np.stack([d.y_train for d in datas]))
 
@@ -156,10 +211,10 @@ class _Engine:
 
     def _set_member(self, index: Any, best: bool) -> None:
         tv, ntv = (self.best_tv, self.best_ntv) if best else (self.tv, self.ntv)
-        for var, stacked in zip(self.template.trainable_variables, tv, strict=True):
-            var.assign(stacked[index])
-        for var, stacked in zip(self.template.non_trainable_variables, ntv, strict=True):
-            var.assign(stacked[index])
+        for layout, stacked, variables in ((self.t_layout, tv, self.template.trainable_variables),
+                                           (self.n_layout, ntv, self.template.non_trainable_variables)):
+            for var, value in zip(variables, layout.unpack([s[index] for s in stacked]), strict=True):
+                var.assign(value)
 
     # -- traced --------------------------------------------------------------------------------------
     def _member(self, training: bool) -> Callable[[Any], Any]:
@@ -167,10 +222,12 @@ class _Engine:
 
         template, loss_fn, classify = self.template, self.loss_fn, self.task == "classification"
 
+        t_layout, n_layout = self.t_layout, self.n_layout
+
         def one(args: Any) -> Any:
             tv, ntv, x, y = args
-            pred, ntv_after, losses = template.stateless_call(list(tv), list(ntv), x, training=training,
-                                                              return_losses=True)
+            pred, ntv_after, losses = template.stateless_call(t_layout.unpack(tv), n_layout.unpack(ntv), x,
+                                                              training=training, return_losses=True)
             loss = loss_fn(y, pred)
             if losses:
                 loss = loss + tf.add_n(losses)
@@ -182,7 +239,7 @@ class _Engine:
                 per_example = tf.reshape(diff, [tf.shape(diff)[0], -1])
                 values = [tf.reduce_sum(tf.reduce_mean(tf.abs(per_example), axis=1)),
                           tf.reduce_sum(tf.reduce_mean(tf.square(per_example), axis=1))]
-            return loss, tf.stack(values), ntv_after
+            return loss, tf.stack(values), n_layout.pack_traced(ntv_after)
 
         return one
 
@@ -213,7 +270,12 @@ class _Engine:
                                                               fallback_to_while_loop=True)
                 total = tf.reduce_sum(losses)
             grads = tape.gradient(total, tv)
-            self.optimizer.apply(grads, self.tv)
+            for step, var in zip(self.stepped, self.tv, strict=True):
+                step.assign(var.value)
+            self.optimizer.apply(grads, self.stepped)  # at rate 1: each member's step, scaled by its rate
+            rate = tf.reshape(self.rates, [k, 1])
+            for step, var in zip(self.stepped, self.tv, strict=True):
+                var.assign(var.value + rate * (step.value - var.value))
             for var, value in zip(self.ntv, ntv_after, strict=True):
                 var.assign(value)
             size = tf.cast(tf.shape(idx)[1], tf.float32)
@@ -376,15 +438,17 @@ class Cohort:
 
 def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohort | None:
     """The runs of ``specs`` as one cohort, ready to train; None (train each alone) when they are fewer
-    than two, do not share one graph (``ModelCache.key``) and learning rate, or one has a ``blocker``.
+    than two, do not share one graph (``ModelCache.key``, whatever their learning rates), or one has a
+    ``blocker``.
     Loads each member's data and builds each member's model from its seed; writes nothing."""
     from nnlab.models import build_model
     from nnlab.train._runner import _enable_determinism
 
-    if len(specs) < 2 or any(blocker(s) for s in specs) or len({s.train.learning_rate for s in specs}) > 1:
+    if len(specs) < 2 or any(blocker(s) for s in specs):
         return None
     datas = [load_dataset(s.data) for s in specs]
-    keys = {ModelCache.key(s, d) for s, d in zip(specs, datas, strict=True)}
+    rate = specs[0].train.learning_rate  # members' rates may differ (see ``_Engine``)
+    keys = {ModelCache.key(s.with_values({"train.learning_rate": rate}), d) for s, d in zip(specs, datas, strict=True)}
     if None in keys or len(keys) > 1 or len({_shapes(d) for d in datas}) > 1:
         return None
     spec, data, k = specs[0], datas[0], len(specs)
@@ -403,7 +467,7 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohor
     engine = engines.get(k)
     if engine is None:
         engine = engines[k] = _Engine(prepared.model, k, spec, data, steps)
-    engine.reset(models, datas, spec)
+    engine.reset(models, datas, specs)
     return Cohort(specs, datas, prepared, engine)
 
 
