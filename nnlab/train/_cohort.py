@@ -88,7 +88,8 @@ class Member:
     data: Dataset
     history: dict[str, list[float]] = field(default_factory=dict)
     rows: list[dict[str, float]] = field(default_factory=list)
-    stopped: bool = False  # early stopping ended it: its epochs are over, the others go on
+    stopped: bool = False  # early stopping or its pruner ended it: its epochs are over, the others go on
+    pruned: bool = False
     flagged: bool = False  # its loss diverged: run it alone
     best: float = math.inf
     wait: int = 0
@@ -142,22 +143,26 @@ class _Layout:
 
 class _Engine:
     """The stacked variables, the optimizer over them and the traced epoch and evaluation functions
-    for K members of one graph (``template``: a model of it, whose layers compute). Each list of
-    variables is held flat (``_Layout``): one ``K x size`` variable per dtype.
+    for up to ``capacity`` members of one graph (``template``: a model of it, whose layers compute). Each
+    list of variables is held flat (``_Layout``): one ``capacity x size`` variable per dtype. A cohort of
+    k <= capacity members uses the first k slices; its functions take k from their inputs, so one trace
+    serves every cohort of the graph, of any size (a cell's tune trials one or two at a time, its confirm
+    repeats three at a time), and the slices past k cost no arithmetic.
 
     Each member has its own learning rate: the optimizer runs at rate 1 (under a schedule, the schedule's
     shape at base 1) and each member's step is scaled by its rate. Every optimizer nnlab offers steps by
     its rate times an amount that does not depend on it (the momentum optimizer's velocity and AdamW's
     decay carry the rate, and scale with it), so the member steps as its run alone would."""
 
-    def __init__(self, template: Any, k: int, spec: Spec, data: Dataset, steps: int) -> None:
+    def __init__(self, template: Any, capacity: int, spec: Spec, data: Dataset, steps: int) -> None:
         import tensorflow as tf
 
         from nnlab.train._env import keras
         from nnlab.train._optim import build_optimizer
 
         kr = keras()
-        self.template, self.k = template, k
+        self.template, self.capacity = template, capacity
+        k = capacity
         self.task = data.info.task
         self.loss_fn, _ = _loss_and_metrics(self.task)
         self.t_layout = _Layout(template.trainable_variables)
@@ -180,9 +185,10 @@ class _Engine:
         self.n = len(data.x_train)
         jit = spec.train.jit_compile  # auto: what Keras resolves for the model (XLA on a GPU)
         self.jit = bool(template.jit_compile) if jit == "auto" else bool(jit)
-        self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit)
+        orders = [tf.TensorSpec([None, self.n], tf.int64)]  # k members' orders
+        self.train_epoch = tf.function(self._train_epoch, input_signature=orders, jit_compile=self.jit)
         # one trace for every split (validation, training subset, test, extra ones): any number of examples
-        examples = [tf.TensorSpec([k, None, *a.shape[1:]], tf.as_dtype(a.dtype)) for a in (data.x_val, data.y_val)]
+        examples = [tf.TensorSpec([None, None, *a.shape[1:]], tf.as_dtype(a.dtype)) for a in (data.x_val, data.y_val)]
         self.evaluate = tf.function(self._evaluate, input_signature=examples, jit_compile=self.jit)
         self.snapshot = tf.function(self._snapshot)
         self._assign = tf.function(self._set_member)
@@ -190,7 +196,9 @@ class _Engine:
     # -- per cohort --------------------------------------------------------------------------------
     def reset(self, models: Sequence[Any], datas: Sequence[Dataset], specs: Sequence[Spec]) -> None:
         """Each member's slices from its own freshly built model, data and learning rate; the optimizer as
-        new."""
+        new. The slices past the members' hold copies of the first member's and a rate of 0: never read."""
+        pad = self.capacity - len(models)
+        models, datas = [*models, *[models[0]] * pad], [*datas, *[datas[0]] * pad]
         for layout, stacked, of in ((self.t_layout, self.tv, "trainable_variables"),
                                     (self.n_layout, self.ntv, "non_trainable_variables")):
             flats = [layout.pack([v.numpy() for v in getattr(m, of)]) for m in models]
@@ -198,7 +206,7 @@ class _Engine:
                 var.assign(np.stack([f[g] for f in flats]))
         for var, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
             var.assign(value)
-        self.rates.assign(np.array([s.train.learning_rate for s in specs], dtype="float32"))
+        self.rates.assign(np.array([s.train.learning_rate for s in specs] + [0.0] * pad, dtype="float32"))
         self.x.assign(np.stack([d.x_train for d in datas]))
         self.y.assign(np.stack([d.y_train for d in datas]))
 
@@ -253,31 +261,35 @@ class _Engine:
         from nnlab.train._callbacks import DIVERGED_LOSS
 
         one = self._member(training=True)
-        k, n, batch = self.k, self.n, self.batch
+        n, batch, capacity = self.n, self.batch, self.capacity
+        k = tf.shape(order)[0]
         width = 1 if self.task == "classification" else 2
-        loss_sum = tf.zeros([k])
-        value_sum = tf.zeros([k, width])
+        loss_sum = tf.zeros(tf.stack([k]))
+        value_sum = tf.zeros(tf.stack([k, width]))
         count = tf.constant(0.0)
-        bad = tf.zeros([k], dtype=tf.bool)
+        bad = tf.fill(tf.stack([k]), False)
+        offsets = tf.expand_dims(tf.range(tf.cast(k, tf.int64)) * n, 1)  # member i's examples in the flat arrays
+        x_flat = tf.reshape(self.x, [-1, *self.x.shape[2:]])
+        y_flat = tf.reshape(self.y, [-1, *self.y.shape[2:]])
         for start in tf.range(0, n, batch):
-            idx = order[:, start:tf.minimum(start + batch, n)]
-            x = tf.gather(self.x, idx, batch_dims=1)
-            y = tf.gather(self.y, idx, batch_dims=1)
+            idx = order[:, start:tf.minimum(start + batch, n)] + offsets
+            x = tf.gather(x_flat, idx)
+            y = tf.gather(y_flat, idx)
             tv = [v.value for v in self.tv]
             with tf.GradientTape() as tape:
                 tape.watch(tv)
-                losses, values, ntv_after = tf.vectorized_map(one, (tv, [v.value for v in self.ntv], x, y),
-                                                              fallback_to_while_loop=True)
+                losses, values, ntv_after = tf.vectorized_map(
+                    one, ([t[:k] for t in tv], [v.value[:k] for v in self.ntv], x, y), fallback_to_while_loop=True)
                 total = tf.reduce_sum(losses)
-            grads = tape.gradient(total, tv)
+            grads = tape.gradient(total, tv)  # zero past the k members
             for step, var in zip(self.stepped, self.tv, strict=True):
                 step.assign(var.value)
             self.optimizer.apply(grads, self.stepped)  # at rate 1: each member's step, scaled by its rate
-            rate = tf.reshape(self.rates, [k, 1])
+            rate = tf.reshape(self.rates, [capacity, 1])  # 0 past the k members: they stay as they are
             for step, var in zip(self.stepped, self.tv, strict=True):
                 var.assign(var.value + rate * (step.value - var.value))
             for var, value in zip(self.ntv, ntv_after, strict=True):
-                var.assign(value)
+                var.assign(tf.concat([value, var.value[k:]], axis=0))
             size = tf.cast(tf.shape(idx)[1], tf.float32)
             loss_sum += losses * size
             value_sum += values
@@ -287,18 +299,19 @@ class _Engine:
         return loss_sum / count, value_sum / count, bad
 
     def _evaluate(self, x: Any, y: Any) -> Any:
-        """Inference-mode loss and metrics per member over ``x``, ``y`` (K x m each), in batches."""
+        """Inference-mode loss and metrics per member over ``x``, ``y`` (k x m each: the first k members),
+        in batches."""
         import tensorflow as tf
 
         one = self._member(training=False)
-        m = tf.shape(x)[1]
+        k, m = tf.shape(x)[0], tf.shape(x)[1]
         width = 1 if self.task == "classification" else 2
-        loss_sum = tf.zeros([self.k])
-        value_sum = tf.zeros([self.k, width])
+        loss_sum = tf.zeros(tf.stack([k]))
+        value_sum = tf.zeros(tf.stack([k, width]))
         for start in tf.range(0, m, self.batch):
             xb = x[:, start:tf.minimum(start + self.batch, m)]
             yb = y[:, start:tf.minimum(start + self.batch, m)]
-            losses, values, _ = tf.vectorized_map(one, ([v.value for v in self.tv], [v.value for v in self.ntv],
+            losses, values, _ = tf.vectorized_map(one, ([v.value[:k] for v in self.tv], [v.value[:k] for v in self.ntv],
                                                         xb, yb), fallback_to_while_loop=True)
             loss_sum += losses * tf.cast(tf.shape(xb)[1], tf.float32)
             value_sum += values
@@ -311,7 +324,7 @@ class _Engine:
             var.assign(best)
 
     def _snapshot(self, improved: Any) -> None:
-        """Keep the current weights of the members in ``improved`` (K booleans) as their best."""
+        """Keep the current weights of the members in ``improved`` (``capacity`` booleans) as their best."""
         import tensorflow as tf
 
         for best, var in zip([*self.best_tv, *self.best_ntv], [*self.tv, *self.ntv], strict=True):
@@ -348,15 +361,18 @@ class Cohort:
     def __len__(self) -> int:
         return len(self.members)
 
-    def train(self, between_epochs: Callable[[int], None] | None = None) -> list[RunResult | None]:
+    def train(self, between_epochs: Callable[[int], None] | None = None,
+              hooks: Sequence[Callable[[int, dict[str, float]], bool] | None] | None = None) -> list[RunResult | None]:
         """Train every member; one result per member, None for one whose loss diverged (train it alone).
-        ``between_epochs(epoch)`` runs after each epoch (a stop request raises from it)."""
+        ``between_epochs(epoch)`` runs after each epoch (a stop request raises from it). ``hooks[i](epoch,
+        metrics)``, as ``execute``'s ``epoch_hook``, sees member i's epochs; when it returns true the
+        member stops there, pruned (a tune trial's pruner), and keeps what its run alone keeps."""
         import tensorflow as tf
 
         from nnlab.train import _callbacks as cb
 
         engine, template, members = self.engine, self.prepared.model, self.members
-        spec, data, k = self.specs[0], self.datas[0], len(self.members)
+        spec, data = self.specs[0], self.datas[0]
         self.started = time.time()
         val = (tf.constant(np.stack([d.x_val for d in self.datas])),
                tf.constant(np.stack([d.y_val for d in self.datas])))
@@ -379,7 +395,7 @@ class Cohort:
             loss, values, bad = (t.numpy() for t in engine.train_epoch(tf.constant(orders())))
             val_loss, val_values = (t.numpy() for t in engine.evaluate(*val))
             sub_loss, sub_values = (t.numpy() for t in engine.evaluate(*sub)) if sub is not None else (None, None)
-            keep = np.zeros(k, dtype=bool)
+            keep = np.zeros(engine.capacity, dtype=bool)
             for i, member in enumerate(members):
                 if member.stopped or member.flagged:
                     continue
@@ -400,9 +416,13 @@ class Cohort:
                     except (ValueError, TypeError):  # as the callback: diagnostics are best effort
                         pass
                 member.record(row)
-                if patience is not None:  # the weights to keep: the best epoch's, or (not restoring) the latest
+                keep[i] = True  # the weights to keep: the latest, or under early stopping (restoring) the best
+                if patience is not None:
                     improved = _early_stopping(member, row["val_loss"], epoch, patience)
-                    keep[i] = improved if restore else True
+                    keep[i] = improved or not restore
+                hook = hooks[i] if hooks is not None else None
+                if hook is not None and hook(epoch, row):
+                    member.stopped = member.pruned = True
             if keep.any():
                 engine.snapshot(tf.constant(keep))
             if between_epochs is not None:
@@ -410,20 +430,20 @@ class Cohort:
             if all(mb.stopped or mb.flagged for mb in members):
                 break
         self._final_evaluation()
-        return [None if member.flagged else RunResult(run_id=None, status="completed", history=member.history,
-                                                      epochs=len(member.rows)) for member in members]
+        return [None if member.flagged else RunResult(run_id=None, status="pruned" if member.pruned else "completed",
+                                                      history=member.history, epochs=len(member.rows))
+                for member in members]
 
     def _final_evaluation(self) -> None:
         """Each member's kept weights evaluated on the test split and the extra ones, all members at once,
-        as ``execute`` evaluates a run's: under early stopping the weights the cohort kept aside (the best
-        epoch's, or with ``restore_best: false`` the last epoch's: a stopped member's slices went on
-        training with the others), else the last epoch's."""
+        as ``execute`` evaluates a run's: the weights the cohort kept aside (under early stopping the best
+        epoch's, else, or with ``restore_best: false``, its last epoch's: a stopped member's slices went
+        on training with the others)."""
         import tensorflow as tf
 
         from nnlab.train._runner import eval_splits, with_ratios
 
-        if self.specs[0].train.early_stopping is not None:
-            self.engine.restore_kept()
+        self.engine.restore_kept()
         names = _loss_and_metrics(self.datas[0].info.task)[1]
         found: list[dict[str, float]] = [{} for _ in self.members]
         for split in eval_splits(self.datas[0]):
@@ -436,15 +456,16 @@ class Cohort:
         self.evaluated = [with_ratios(out, data) for out, data in zip(found, self.datas, strict=True)]
 
 
-def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohort | None:
-    """The runs of ``specs`` as one cohort, ready to train; None (train each alone) when they are fewer
-    than two, do not share one graph (``ModelCache.key``, whatever their learning rates), or one has a
-    ``blocker``.
-    Loads each member's data and builds each member's model from its seed; writes nothing."""
+def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None, capacity: int | None = None) -> Cohort | None:
+    """The runs of ``specs`` (one or more) as one cohort, ready to train; None (train each alone) when they
+    do not share one graph (``ModelCache.key``, whatever their learning rates) or one has a ``blocker``.
+    Loads each member's data and builds each member's model from its seed; writes nothing. The engine is
+    the smallest kept for the graph that holds them all, else a new one for ``capacity`` members (at least
+    ``len(specs)``), kept with the graph's model in ``cache``."""
     from nnlab.models import build_model
     from nnlab.train._runner import _enable_determinism
 
-    if len(specs) < 2 or any(blocker(s) for s in specs):
+    if not specs or any(blocker(s) for s in specs):
         return None
     datas = [load_dataset(s.data) for s in specs]
     rate = specs[0].train.learning_rate  # members' rates may differ (see ``_Engine``)
@@ -464,9 +485,12 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None) -> Cohor
         cache.keep(prepared.cache_key, prepared.model)  # uncompiled: the cohort's engine computes, not Keras
     probes = cache.probes(prepared.cache_key) if cache is not None else None
     engines = probes.setdefault(ENGINE, {}) if probes is not None else {}
-    engine = engines.get(k)
-    if engine is None:
-        engine = engines[k] = _Engine(prepared.model, k, spec, data, steps)
+    fits = [size for size in engines if size >= k]
+    if fits:
+        engine = engines[min(fits)]
+    else:
+        size = max(k, capacity or k)
+        engine = engines[size] = _Engine(prepared.model, size, spec, data, steps)
     engine.reset(models, datas, specs)
     return Cohort(specs, datas, prepared, engine)
 

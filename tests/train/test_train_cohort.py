@@ -49,8 +49,8 @@ def _alone(spec: Spec):
     return execute(prepare(spec), None, figures=False)
 
 
-def _same(alone, member) -> None:
-    assert member.status == alone.status == "completed"
+def _same(alone, member, status: str = "completed") -> None:
+    assert member.status == alone.status == status
     assert member.epochs == alone.epochs
     assert set(member.history) == set(alone.history)
     for key, series in alone.history.items():
@@ -127,11 +127,53 @@ def test_members_at_their_own_learning_rates_equal_their_runs_alone(write_spec, 
 
 def test_runs_that_cannot_share_a_cohort_train_alone(write_spec):
     spec = _spec(write_spec, "mlp")
-    assert form_cohort([spec]) is None
     assert form_cohort([spec, spec.with_values({"model.width": 8, "train.seed": 5})]) is None  # another graph
     clipped = spec.with_values({"train.clipnorm": 1.0})
     assert blocker(clipped) is not None and form_cohort([clipped, clipped.with_values({"train.seed": 3})]) is None
     assert blocker(spec) is None and form_cohort([spec, spec.with_values({"train.seed": 5})]) is not None
+
+
+def test_smaller_cohorts_share_one_engine_and_trace(write_spec):
+    """An engine for 4 members serves cohorts of 1 and 3 (the first slices; the rest are never read), traced
+    once, and each member equals its run alone: a cell's tune trials and confirm repeats use one trace."""
+    spec = _spec(write_spec, "mlp", epochs=3)
+    cache = ModelCache()
+    specs = _members(spec, 4)
+    lone = form_cohort(specs[:1], cache, capacity=4)
+    engine = lone.engine
+    assert engine.capacity == 4
+    lone_result = finish(lone, 0, lone.train()[0])
+    three = _cohort(specs[1:], cache)
+    assert cache.probes(lone.prepared.cache_key)[ENGINE] == {4: engine}
+    assert engine.train_epoch.experimental_get_tracing_count() == 1
+    for s, member in zip(specs, [lone_result, *three], strict=True):
+        _same(_alone(s), member)
+
+
+@pytest.mark.parametrize("early_stopping", [None, 2])
+def test_a_pruned_member_equals_its_pruned_run_alone(write_spec, early_stopping):
+    """A hook that prunes member 1 after its second epoch (as a tune trial's pruner would): the member
+    stops there, pruned, and keeps what its run alone keeps (that epoch's weights, or under early stopping
+    the best so far), while the others train on."""
+    es = f", early_stopping: {early_stopping}" if early_stopping else ""
+    spec = _spec(write_spec, "mlp", f", learning_rate: 0.05{es}", epochs=5)
+    specs = _members(spec)
+    seen: list[tuple[int, float]] = []
+
+    def prune_after_second(epoch: int, metrics: dict) -> bool:
+        seen.append((epoch, metrics["val_loss"]))
+        return epoch == 1
+
+    cohort = form_cohort(specs, ModelCache())
+    results = cohort.train(hooks=[None, prune_after_second, None])
+    members = [finish(cohort, i, r) for i, r in enumerate(results)]
+    assert [m.status for m in members] == ["completed", "pruned", "completed"]
+    assert [m.epochs for m in members] == [5, 2, 5] and len(seen) == 2
+    pruned_alone = execute(prepare(specs[1]), None, figures=False, epoch_hook=lambda e, m: e == 1)
+    assert pruned_alone.status == "pruned"
+    _same(pruned_alone, members[1], status="pruned")
+    for i in (0, 2):
+        _same(_alone(specs[i]), members[i])
 
 
 def test_cohort_size():
