@@ -338,9 +338,9 @@ class SweepSpec(Section):
     # a worker keeps a cell's compiled model for the cell's next run when only seeds and a constant learning
     # rate differ (same results, traced once; see nnlab.train._reuse); false: every run builds and compiles
     reuse: bool = True
-    # confirm repeats of a cell trained together as one stacked computation, each still its own run (same
-    # results within float32 rounding; see nnlab.train._cohort): auto = up to 8 on the CPU, 32 on a GPU;
-    # 1 = one model per run
+    # a cell's runs (confirm repeats; tune trials its sampler draws before any result) trained together as
+    # one stacked computation, each still its own run (same results within float32 rounding; see
+    # nnlab.train._cohort): auto = up to 8 on the CPU, 32 on a GPU; 1 = one Keras model per run
     cohort: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
 
     @field_validator("seed_keys")

@@ -482,7 +482,7 @@ def _run_sweep(opts: SweepOptions, cleanup: ExitStack) -> int:
     pool.job = WorkerJob(spec=str(resolve_spec_path(opts.spec).resolve()), overrides=list(opts.overrides),
                          profile=opts.profile, storage=opts.storage, tracking_uri=store.tracking_uri,
                          store_root=str(store.root.resolve()), sweep_hash=plan.sweep_hash, parent_run_id=parent,
-                         max_runs=max(1, opts.recycle))
+                         max_runs=max(1, opts.recycle), workers=active)
     display = make_display(plan, console, opts.progress, workers=active)
     stop = _StopFlag()  # Ctrl-C/SIGTERM are acted on between polls, never inside a store write
     previous = (signal.signal(signal.SIGINT, stop.set), signal.signal(signal.SIGTERM, stop.set))

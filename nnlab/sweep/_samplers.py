@@ -3,7 +3,9 @@
 Builders take the search space, the number of trials per cell and a seed. Samplers that keep
 a shared sequence (qmc, grid) get one seed per cell so that every worker walks the same
 sequence; the others get a seed per trial, so a trial's suggestion does not depend on which
-worker happened to run it.
+worker happened to run it. ``unguided`` says how many of a cell's trials a sampler draws before
+any result guides it (all of them for random, qmc and grid; the start-up trials of the others):
+those a worker may take at once and train as a cohort, and each gets the values it would alone.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _tpe(dims: list[Dimension], trials: int, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=_startup(trials), constant_liar=True)
 
 
-@SAMPLERS.register("random", seed_per="trial")
+@SAMPLERS.register("random", seed_per="trial", guided=False)
 def _random(dims: list[Dimension], trials: int, seed: int) -> Any:
     import optuna
 
@@ -54,7 +56,7 @@ def _cmaes(dims: list[Dimension], trials: int, seed: int) -> Any:
                                         warn_independent_sampling=False)
 
 
-@SAMPLERS.register("qmc", seed_per="cell")
+@SAMPLERS.register("qmc", seed_per="cell", guided=False)
 def _qmc(dims: list[Dimension], trials: int, seed: int) -> Any:
     import warnings
 
@@ -66,7 +68,7 @@ def _qmc(dims: list[Dimension], trials: int, seed: int) -> Any:
                                           warn_independent_sampling=False)
 
 
-@SAMPLERS.register("grid", seed_per="cell")
+@SAMPLERS.register("grid", seed_per="cell", guided=False)
 def _grid(dims: list[Dimension], trials: int, seed: int) -> Any:
     import copy
 
@@ -99,6 +101,11 @@ def check_sampler(name: str, dims: list[Dimension]) -> None:
                         f"(pip install {needs}); or choose one of: tpe, random, qmc, grid")
     if name == "grid" and dims:
         grid_space(dims)
+
+
+def unguided(name: str, trials: int) -> int:
+    """How many of a cell's ``trials`` the sampler draws before it uses any trial's result."""
+    return trials if SAMPLERS.meta(name).get("guided") is False else min(trials, _startup(trials))
 
 
 def build_sampler(name: str, dims: list[Dimension], trials: int, *, cell_seed: int, trial_number: int) -> Any:

@@ -69,6 +69,7 @@ class WorkerJob:
     parent_run_id: str
     max_runs: int = 20
     worker: int = 0
+    workers: int = 1  # the sweep's workers on this machine: a worker takes no more than its share of a cell's trials
     log: str | None = None  # where the worker sends its output once it has the job
 
 
@@ -174,8 +175,9 @@ class _Heartbeat:
 
 
 class SlotRunner:
-    def __init__(self, plan: Any, ledger: Any, tracker: Any, parent_run_id: str, stop: Stop) -> None:
+    def __init__(self, plan: Any, ledger: Any, tracker: Any, parent_run_id: str, stop: Stop, workers: int = 1) -> None:
         self.plan = plan
+        self.workers = max(1, workers)
         self.ledger = ledger
         self.storage = ledger.storage
         self.tracker = tracker
@@ -189,6 +191,7 @@ class SlotRunner:
         self.cache = ModelCache() if plan.spec.sweep.reuse else None  # a cell's compiled model, kept
         target = ledger.storage.target
         self.claims = target.location + ".claims" if target.kind == "journal" else None
+        self._capacities: dict[str, int] = {}
 
     # -- taking a slot -----------------------------------------------------------------------------
     def claim_next(self) -> Claimed | None:
@@ -199,7 +202,7 @@ class SlotRunner:
             if tune is not None:
                 trial = self.storage.retry(self._take, cell, tune)
                 if trial is not None:
-                    return Claimed(cell, "tune", tune, trial, self._beating())
+                    return self._drawn(Claimed(cell, "tune", tune, trial, self._beating()))
                 views = slot_views(tune.get_trials(deepcopy=False), self.plan.trials)
                 tuned_out = all(v.done for v in views) and any(v.outcome.state.name != "FAIL" for v in views)
             if confirm is not None and tuned_out:
@@ -213,26 +216,59 @@ class SlotRunner:
         return beat
 
     def claim_cohort(self, first: Claimed, room: int) -> list[Claimed]:
-        """``first`` and, for a confirm slot whose runs can train as a cohort (``sweep.cohort``), up to
-        ``room`` - 1 more queued confirm slots of the same cell."""
-        from nnlab.train._cohort import blocker, cohort_size, member_bytes
+        """``first`` and, when its cell's runs can train as a cohort (``sweep.cohort``), up to ``room`` - 1
+        more queued slots of the same cell and phase: confirm repeats, or tune trials while the sampler
+        draws them without results (``unguided``: its start-up trials; every trial of random, qmc and grid),
+        so that each gets the values it would get taken alone, and no more than this worker's share of the
+        cell's unfinished trials, so that the other workers are not left idle beside a cohort."""
+        from nnlab.sweep._samplers import unguided
 
         jobs = [first]
-        spec = self.plan.cell_specs[first.cell.id]
-        setting = self.plan.spec.sweep.cohort
-        if first.phase != "confirm" or setting == 1 or room < 2 or blocker(spec) is not None:
-            return jobs
-        try:
-            stacked = member_bytes(spec) if setting == "auto" else 0
-        except Exception:  # noqa: BLE001 - the slot's run meets it and records it
-            return jobs
-        size = cohort_size(setting, self.plan.seeds, gpu=_gpu(), member_bytes=stacked)
-        while len(jobs) < min(size, room):
+        tune = first.phase == "tune"
+        size = min(self.capacity(first.cell), room)
+        if tune:
+            drawn_blind = unguided(self.plan.spec.sweep.sampler, self.plan.trials)
+            size = min(size, math.ceil(self.storage.retry(_unfinished, first.study) / self.workers))
+        while len(jobs) < size:
+            if tune and self.storage.retry(_asked, first.study) >= drawn_blind:
+                break
             trial = self.storage.retry(self._take, first.cell, first.study)
             if trial is None:
                 break
-            jobs.append(Claimed(first.cell, "confirm", first.study, trial, self._beating()))
+            job = Claimed(first.cell, first.phase, first.study, trial, self._beating())
+            jobs.append(self._drawn(job) if tune else job)
         return jobs
+
+    def capacity(self, cell: Any) -> int:
+        """Members the cell's cohort engine holds (``sweep.cohort``; ``auto``: by the device and the stacked
+        data, for the larger of its confirm repeats and the tune trials taken at once), or 0 when its runs
+        train one model each (``cohort: 1``, or a ``blocker``). Every run of the cell, one or several at a
+        time, then trains through that engine, traced once per worker."""
+        from nnlab.sweep._samplers import unguided
+        from nnlab.train._cohort import blocker, cohort_size, member_bytes
+
+        if cell.id in self._capacities:
+            return self._capacities[cell.id]
+        plan, setting = self.plan, self.plan.spec.sweep.cohort
+        spec = plan.cell_specs[cell.id]
+        size = 0
+        if setting != 1 and blocker(spec) is None:
+            slots = max(plan.seeds, unguided(plan.spec.sweep.sampler, plan.trials) if plan.tuned else 0, 1)
+            try:
+                stacked = member_bytes(spec) if setting == "auto" else 0
+                size = cohort_size(setting, slots, gpu=_gpu(), member_bytes=stacked)
+            except Exception:  # noqa: BLE001 - the slot's run meets it and records it
+                size = 0
+        self._capacities[cell.id] = size
+        return size
+
+    def _drawn(self, job: Claimed) -> Claimed:
+        """A tune trial's values drawn as soon as it is taken, while its sampler is the study's: a worker
+        that takes several draws each as it would draw it alone. A failure here is met again, and
+        recorded, when the run is configured."""
+        with contextlib.suppress(Exception):
+            self.storage.retry(self._suggest, job)
+        return job
 
     def _take(self, cell: Any, study: Any) -> Any:
         tune = study.study_name.endswith("/tune")
@@ -268,11 +304,13 @@ class SlotRunner:
         return self.run_cohort([job])[0]
 
     def run_cohort(self, jobs: list[Claimed]) -> list[Outcome]:
-        """Run slots (one, or confirm slots of one cell) and tell their outcomes. A slot whose trial is a
-        duplicate, or whose run MLflow already has, is told at once. Two or more with a run to train form
-        a cohort (``form_cohort``): each member's MLflow run starts, the cohort trains, and each is
-        recorded as its own run and trial; a member the cohort leaves out (its loss diverged) trains
-        alone in the run started for it, and so does every slot when no cohort forms. A stop, a machine
+        """Run slots (one, or several of one cell and phase) and tell their outcomes. A slot whose trial is
+        a duplicate, or whose run MLflow already has, is told at once. When the cell's runs train through
+        its cohort engine (``capacity``), those with a run to train, one or more, form a cohort
+        (``form_cohort``): each member's MLflow run starts, the cohort trains (a tune member is reported
+        to its pruner every epoch), and each is recorded as its own run and trial; a member the cohort
+        leaves out (its loss diverged) trains alone in the run started for it, and so does every slot
+        when no cohort forms. A stop, a machine
         fault or a crash ends the runs not finished KILLED and gives back every slot not yet told."""
         from nnlab.train._cohort import finish, start_member
 
@@ -300,7 +338,7 @@ class SlotRunner:
                     continue
                 ready.append((pos, job, overrides, spec, tags))
             started = time.monotonic()
-            cohort = self._form([r[3] for r in ready], ready[0][1]) if len(ready) > 1 else None
+            cohort = self._form([r[3] for r in ready], ready[0][1]) if ready and self.capacity(jobs[0].cell) else None
             results: list[Any] = [None] * len(ready)
             if cohort is not None:
                 for index, (pos, job, _, _, tags) in enumerate(ready):
@@ -312,7 +350,14 @@ class SlotRunner:
                     outcomes[pos] = self._record(job, self._execute(job, overrides, tags, runs.pop(pos, None)))
                     continue
                 assert cohort is not None  # a result comes from a cohort only
-                result = finish(cohort, index, results[index], self.tracker, runs[pos])
+                try:
+                    result = finish(cohort, index, results[index], self.tracker, runs[pos],
+                                    figures=job.phase == "confirm")
+                except Exception as exc:
+                    fault = self._fault(exc, f"run {runs[pos]}", "its slot is queued again")
+                    if fault is None:
+                        raise
+                    raise fault from None  # below: this run and the others not finished end KILLED
                 del runs[pos]
                 outcomes[pos] = self._record(job, self._outcome(spec, result, started))
         except BaseException as exc:
@@ -324,7 +369,7 @@ class SlotRunner:
             for pos, job in enumerate(jobs):
                 if pos not in outcomes:
                     _quietly(self._give_back, job, status)
-            what = f"{jobs[0].key} trial {jobs[0].trial.number}" if len(jobs) == 1 else f"{jobs[0].cell.id} confirm"
+            what = f"{jobs[0].key} trial {jobs[0].trial.number}" if len(jobs) == 1 else f"{jobs[0].cell.id} {jobs[0].phase}"
             if isinstance(exc, KeyboardInterrupt) and self.store_failed is not None:  # the Optuna storage is gone
                 print(f"{what}: stopped: {self.store_failed}", flush=True)
                 raise self.store_failed from None
@@ -344,10 +389,11 @@ class SlotRunner:
 
         self.stop.check()
         try:
-            return form_cohort(specs, self.cache)
+            return form_cohort(specs, self.cache, self.capacity(first.cell))
         except Exception as exc:  # noqa: BLE001 - each run alone then meets (and records) it itself
             self._raise_machine_fault(exc, first)
-            print(f"{first.cell.id} confirm: no cohort ({_one_line(exc)}); its runs train one by one", flush=True)
+            print(f"{first.cell.id} {first.phase}: no cohort ({_one_line(exc)}); its runs train one by one",
+                  flush=True)
             return None
 
     def _train(self, cohort: Any, jobs: list[Claimed]) -> list[Any]:
@@ -358,9 +404,9 @@ class SlotRunner:
 
         path = os.environ.get(WORKER_STATUS_ENV)
         slots = ",".join(str(job.slot) for job in jobs)
-        status = cb.WorkerStatus(path, {"run": f"{jobs[0].cell.id} confirm {slots}", "phase": "confirm",
-                                        "cell": jobs[0].cell.id, "slot": f"{jobs[0].cell.id}/confirm/{slots}"},
-                                 cohort.specs[0].train.epochs) if path else None
+        cell, phase = jobs[0].cell.id, jobs[0].phase
+        status = cb.WorkerStatus(path, {"run": f"{cell} {phase} {slots}", "phase": phase, "cell": cell,
+                                        "slot": f"{cell}/{phase}/{slots}"}, cohort.specs[0].train.epochs) if path else None
 
         def between_epochs(epoch: int) -> None:
             self.stop.check()
@@ -369,11 +415,12 @@ class SlotRunner:
 
         if status is not None:
             status.on_train_begin()
+        hooks = [self._hook(job) if job.phase == "tune" else None for job in jobs]  # pruning
         try:
-            return list(cohort.train(between_epochs))
+            return list(cohort.train(between_epochs, hooks))
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self._raise_machine_fault(exc, jobs[0])
-            print(f"{jobs[0].cell.id} confirm: the cohort of slots {slots} failed ({_one_line(exc)}); its runs "
+            print(f"{cell} {phase}: the cohort of slots {slots} failed ({_one_line(exc)}); its runs "
                   "train one by one", flush=True)
             return [None] * len(jobs)
         finally:
@@ -632,6 +679,20 @@ def _quietly(fn: Any, *args: Any) -> Any:
         return None
 
 
+def _unfinished(study: Any) -> int:
+    """Trials of ``study`` queued or running."""
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in study.get_trials(deepcopy=False))
+
+
+def _asked(study: Any) -> int:
+    """Trials of ``study`` taken so far (every state but WAITING)."""
+    from optuna.trial import TrialState
+
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+
+
 def _gpu() -> bool:
     """Whether TensorFlow sees a GPU in this worker."""
     import tensorflow as tf
@@ -681,7 +742,7 @@ def run_worker(job: WorkerJob, stop: Stop | None = None, *, watch_parent: bool =
                         f"{plan.sweep_hash}, expected {job.sweep_hash}); stop the sweep and start it again")
     store = resolve_store(job.tracking_uri, job.store_root)
     ledger = Ledger(plan, open_storage(resolve_target(store, job.storage), patient=True))
-    runner = SlotRunner(plan, ledger, Tracker(store), job.parent_run_id, stop)
+    runner = SlotRunner(plan, ledger, Tracker(store), job.parent_run_id, stop, job.workers)
     runs = 0
     while runs < job.max_runs and not stop.requested:
         if watch_parent and os.getppid() != parent_pid:

@@ -1,5 +1,6 @@
-"""Cohorts in a sweep (``sweep.cohort``): a worker trains a cell's confirm repeats together, and every repeat
-is still its own MLflow run and Optuna trial with what one model per run records. The worker loop runs
+"""Cohorts in a sweep (``sweep.cohort``): a worker trains a cell's confirm repeats together, and its tune trials
+that the sampler draws before any result, and every run is still its own MLflow run and Optuna trial with
+what one model per run records. The worker loop runs
 in-process with real (tiny) training, read back from MLflow and Optuna."""
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def test_a_cohort_records_what_one_model_per_run_records(tmp_path: Path) -> None
     assert len(confirm) == 6
     for slot, run in together.items():
         other = alone[slot]
-        cohort = slot in confirm
-        assert run.data.tags.get("nnlab.cohort_size") == ("3" if cohort else None)
+        # the confirm repeats three at a time; the two tune trials, which TPE draws before any result, together
+        assert run.data.tags.get("nnlab.cohort_size") == ("3" if slot in confirm else "2")
         assert "nnlab.cohort_size" not in other.data.tags
         assert run.data.params == other.data.params
         tags = {k: v for k, v in run.data.tags.items() if k not in EXACT and not k.startswith("mlflow.")}
@@ -110,7 +111,7 @@ def test_an_accelerator_fault_in_a_cohort_kills_its_runs_and_queues_its_slots(tm
     from nnlab.errors import DeviceFault
     from nnlab.train._cohort import Cohort
 
-    def out_of_memory(self: Cohort, between_epochs: object = None) -> list[object]:
+    def out_of_memory(self: Cohort, between_epochs: object = None, hooks: object = None) -> list[object]:
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[3,4096,4096]")
 
     path = write_spec(tmp_path, "oom", {"seeds": 2, "pruner": "none"})
@@ -128,3 +129,41 @@ def test_an_accelerator_fault_in_a_cohort_kills_its_runs_and_queues_its_slots(tm
     monkeypatch.undo()
     assert run_worker(job) == 0
     assert_exactly_once(child_runs(all_runs(mlflow, "oom")), 2)
+
+
+def _tune_runs(tmp_path: Path, name: str, sweep: dict[str, object], epochs: int) -> tuple[list[object], object]:
+    path = write_spec(tmp_path, name, {"grid": {"model.depth": [1]}, "seeds": 0, **sweep}, train={"epochs": epochs})
+    plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
+    assert run_worker(job) == 0
+    runs = child_runs(all_runs(client(store.root), name))
+    assert_exactly_once(runs, plan.trials)
+    study = optuna.load_study(study_name=plan.tune_study(plan.cells[0]), storage=ledger.storage.storage)
+    return sorted(runs, key=lambda r: int(r.data.tags["nnlab.trial"])), study
+
+
+def test_only_the_trials_a_sampler_draws_before_any_result_share_a_cohort(tmp_path: Path) -> None:
+    """TPE draws its start-up trials (2 of 4) without results: those two train together; the next two wait
+    for the results they are drawn from, and train one at a time through the same engine."""
+    runs, study = _tune_runs(tmp_path, "guided", {"tune": {"train.learning_rate": {"low": 1e-3, "high": 0.1}},
+                                                  "trials": 4, "sampler": "tpe", "pruner": "none"}, epochs=2)
+    assert [r.data.tags["nnlab.cohort_size"] for r in runs] == ["2", "2", "1", "1"]
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4
+
+
+def test_a_pruned_tune_trial_in_a_cohort_ends_as_one_pruned_alone(tmp_path: Path) -> None:
+    """Random draws train two at a time (``cohort: 2``); once two trials have completed, the percentile pruner
+    stops a member behind them: its trial is PRUNED, its run FINISHED with status pruned and the epochs it
+    trained, while its partner trains on."""
+    runs, study = _tune_runs(tmp_path, "pruned", {"tune": {"train.learning_rate": {"low": 1e-6, "high": 1.0,
+                                                                                  "log": True}},
+                                                  "trials": 6, "sampler": "random", "pruner": "percentile",
+                                                  "cohort": 2}, epochs=6)
+    assert {r.data.tags["nnlab.cohort_size"] for r in runs} == {"2"}
+    states = {t.number: t.state.name for t in study.trials}
+    pruned = [r for r in runs if states[int(r.data.tags["nnlab.trial"])] == "PRUNED"]
+    assert pruned, states
+    for run in pruned:
+        assert run.info.status == "FINISHED" and run.data.tags["nnlab.status"] == "pruned"
+        assert run.data.metrics["epochs_trained"] < 6
+    assert any(states[int(r.data.tags["nnlab.trial"])] == "COMPLETE" and r.data.metrics["epochs_trained"] == 6
+               for r in runs[2:])  # a partner of a pruned member, or a later trial, trained every epoch

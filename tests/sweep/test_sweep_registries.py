@@ -12,7 +12,7 @@ from nnlab.errors import FatalError, SpecError
 from nnlab.spec import Spec
 from nnlab.sweep import PRUNERS, SAMPLERS
 from nnlab.sweep._pruners import build_pruner
-from nnlab.sweep._samplers import build_sampler, check_sampler
+from nnlab.sweep._samplers import build_sampler, check_sampler, unguided
 from nnlab.sweep._space import build_space
 from nnlab.sweep._storage import open_storage, redact, resolve_target
 from nnlab.tracking import resolve_store
@@ -66,6 +66,30 @@ def test_per_trial_seeds_make_suggestions_reproducible() -> None:
         study.sampler = build_sampler("tpe", dims, 10, cell_seed=11, trial_number=0)
         picks.append({d.key: d.suggest(study.ask()) for d in dims})
     assert picks[0] == picks[1]
+
+
+def test_unguided_trials_are_drawn_without_results() -> None:
+    """What a worker may take at once: TPE's start-up trials (3 of 10) get the same values whatever the
+    results before them; the first trial after them depends on the results. Random, qmc and grid never do."""
+    dims = _dims(**{"train.learning_rate": TUNE["train.learning_rate"]})
+    trials = 10
+    n = unguided("tpe", trials)
+    assert n == 3 and unguided("random", trials) == unguided("qmc", trials) == unguided("grid", trials) == trials
+
+    def draw(number: int, values: list[float]) -> list[object]:
+        study = optuna.create_study()
+        for i, value in enumerate(values):
+            study.sampler = build_sampler("tpe", dims, trials, cell_seed=1, trial_number=i)
+            trial = study.ask()
+            for d in dims:
+                d.suggest(trial)
+            study.tell(trial, value)
+        study.sampler = build_sampler("tpe", dims, trials, cell_seed=1, trial_number=number)
+        trial = study.ask()
+        return [d.suggest(trial) for d in dims]
+
+    assert draw(n - 1, [0.0, 1.0]) == draw(n - 1, [1.0, 0.0])
+    assert draw(n, [0.0, 1.0, 2.0]) != draw(n, [2.0, 1.0, 0.0])
 
 
 @pytest.mark.parametrize("name", PRUNERS.names())

@@ -65,7 +65,7 @@ def test_failures_and_adoption_in_process(fake: FakeTraining, tmp_path: Path) ->
     path = write_spec(tmp_path, "inproc", {"grid": {"model.depth": [1, 2]},
                                            "tune": {"train.learning_rate": {"choices": [0.25, 0.5]}},
                                            "trials": 2, "seeds": 1, "pruner": "none", "sampler": "grid",
-                                           "seed_keys": ["train.seed"]})
+                                           "seed_keys": ["train.seed"], "cohort": 1})  # stubbed: one model per run
     plan, store, tracker, ledger, parent, job = open_sweep(path, tmp_path)
 
     # a worker took tune slot 0 of the first cell, ran learning rate 0.5, logged a FINISHED run, and died
