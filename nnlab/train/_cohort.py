@@ -1,8 +1,9 @@
 """Cohorts: the runs of one graph trained together as one computation.
 
-A cell's confirm repeats share the architecture and every setting but their seeds. A cohort of K of
-them stacks each variable of the model along a new first axis, one slice per member, and trains all
-K in one traced step: ``tf.vectorized_map`` over the model's ``stateless_call`` turns every matmul,
+A cell's confirm repeats share the architecture and every setting but their seeds; its tune trials
+that tune only the learning rate (or other values that leave the graph as it is) share it too. A
+cohort of K of them stacks each variable of the model along a new first axis, one slice per member,
+and trains all K in one traced step: ``tf.vectorized_map`` over the model's ``stateless_call`` turns every matmul,
 convolution and recurrence into its batched form. Each member keeps its own
 
 - weights, batch-norm statistics and dropout and augmentation seed states (its slices, set from a
@@ -13,7 +14,11 @@ convolution and recurrence into its batched form. Each member keeps its own
   variable are the members' own; the shared step counter counts the same steps for all,
 - learning rate: the optimizer steps at rate 1 and each member moves by its own rate times that
   step (``_Engine``), so tune trials that differ only in the rate can train together,
-- early stopping (Keras's rule, its best weights kept per member), metrics and diagnostics.
+- early stopping (Keras's rule, its best weights kept per member), pruning (a hook per member, as
+  ``execute``'s), metrics and diagnostics.
+
+One engine per graph (kept with the graph's model in the worker's ``ModelCache``) serves cohorts of any
+size up to its capacity, a single run included: a cell is traced once per worker.
 
 A member's per-epoch values equal the run alone within float32 rounding (the batched kernels sum in
 another order; measured ~2e-7 relative, tested at 1e-5). What a cohort cannot reproduce exactly it
