@@ -53,6 +53,7 @@ EXIT_DONE, EXIT_CRASH, EXIT_SETUP, EXIT_STORE_FAILED, EXIT_DEVICE_FAULT, EXIT_IN
 IDLE_POLL_S = 0.5  # waiting for slots that others run: a local journal is cheap to read
 IDLE_POLL_REMOTE_S = 2.0  # ... a database shared by machines less so
 TAG = "nnlab."
+RATE = "train.learning_rate"  # the one tuned value a cohort's members may differ in
 
 
 @dataclass
@@ -220,12 +221,16 @@ class SlotRunner:
         more queued slots of the same cell and phase: confirm repeats, or tune trials while the sampler
         draws them without results (``unguided``: its start-up trials; every trial of random, qmc and grid),
         so that each gets the values it would get taken alone, and no more than this worker's share of the
-        cell's unfinished trials, so that the other workers are not left idle beside a cohort."""
+        cell's unfinished trials, so that the other workers are not left idle beside a cohort. Tune trials
+        are taken together only when the learning rate is all they tune (anything else may change the
+        graph, and a batch of trials that cannot share one would only wait for one another)."""
         from nnlab.sweep._samplers import unguided
 
         jobs = [first]
         tune = first.phase == "tune"
         size = min(self.capacity(first.cell), room)
+        if tune and any(d.key != RATE for d in self.plan.dims):
+            return jobs  # trials of different graphs (width, depth, dropout, ...) cannot share a cohort
         if tune:
             drawn_blind = unguided(self.plan.spec.sweep.sampler, self.plan.trials)
             size = min(size, math.ceil(self.storage.retry(_unfinished, first.study) / self.workers))

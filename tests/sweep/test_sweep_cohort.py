@@ -150,6 +150,15 @@ def test_only_the_trials_a_sampler_draws_before_any_result_share_a_cohort(tmp_pa
     assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4
 
 
+def test_trials_that_tune_the_graph_are_taken_one_at_a_time(tmp_path: Path) -> None:
+    """Random draws need no result, but a tuned width may change the graph: no batch, each trial alone."""
+    runs, study = _tune_runs(tmp_path, "graphs", {"tune": {"model.width": {"choices": [4, 8]},
+                                                           "train.learning_rate": {"low": 1e-3, "high": 0.1}},
+                                                  "trials": 4, "sampler": "random", "pruner": "none"}, epochs=2)
+    assert [r.data.tags["nnlab.cohort_size"] for r in runs] == ["1"] * 4
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4
+
+
 def test_a_pruned_tune_trial_in_a_cohort_ends_as_one_pruned_alone(tmp_path: Path) -> None:
     """Random draws train two at a time (``cohort: 2``); once two trials have completed, the percentile pruner
     stops a member behind them: its trial is PRUNED, its run FINISHED with status pruned and the epochs it
