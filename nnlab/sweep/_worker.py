@@ -246,7 +246,7 @@ class SlotRunner:
 
     def capacity(self, cell: Any) -> int:
         """Members the cell's cohort engine holds (``sweep.cohort``; ``auto``: by the device and the stacked
-        data, for the larger of its confirm repeats and the tune trials taken at once), or 0 when its runs
+        data, for the larger of its confirm repeats and the tune trials it may take at once), or 0 when its runs
         train one model each (``cohort: 1``, or a ``blocker``). Every run of the cell, one or several at a
         time, then trains through that engine, traced once per worker."""
         from nnlab.sweep._samplers import unguided
@@ -258,7 +258,8 @@ class SlotRunner:
         spec = plan.cell_specs[cell.id]
         size = 0
         if setting != 1 and blocker(spec) is None:
-            slots = max(plan.seeds, unguided(plan.spec.sweep.sampler, plan.trials) if plan.tuned else 0, 1)
+            batched = plan.tuned and all(d.key == RATE for d in plan.dims)  # see claim_cohort
+            slots = max(plan.seeds, unguided(plan.spec.sweep.sampler, plan.trials) if batched else 0, 1)
             try:
                 stacked = member_bytes(spec) if setting == "auto" else 0
                 size = cohort_size(setting, slots, gpu=_gpu(), member_bytes=stacked)
