@@ -122,20 +122,18 @@ class _Layout:
             self.where.append((g, len(self.sizes[g])))
             self.sizes[g].append(math.prod(shape))
 
-    def pack(self, values: Sequence[Any]) -> list[np.ndarray]:
-        """One variable list's values (numpy) as one flat array per group."""
-        parts: list[list[np.ndarray]] = [[] for _ in self.groups]
-        for (g, _), value in zip(self.where, values, strict=True):
-            parts[g].append(np.asarray(value).reshape(-1))
-        return [np.concatenate(p) if p else np.zeros([0], dtype=d) for p, d in zip(parts, self.groups, strict=True)]
-
-    def pack_traced(self, tensors: Sequence[Any]) -> list[Any]:
+    def pack(self, tensors: Sequence[Any]) -> list[Any]:
+        """One variable list's values as one flat tensor per group (traced, or eager: ``pack_values``)."""
         import tensorflow as tf
 
         parts: list[list[Any]] = [[] for _ in self.groups]
         for (g, _), t in zip(self.where, tensors, strict=True):
             parts[g].append(tf.reshape(t, [-1]))
         return [tf.concat(p, axis=0) for p in parts]
+
+    def pack_values(self, variables: Sequence[Any]) -> list[np.ndarray]:
+        """Variables' current values as one flat array per group."""
+        return [flat.numpy() for flat in self.pack([v.value for v in variables])]
 
     def unpack(self, flats: Sequence[Any]) -> list[Any]:
         """One member's flat tensors (one per group) as the variables' values, in their order."""
@@ -172,8 +170,8 @@ class _Engine:
         self.loss_fn, _ = _loss_and_metrics(self.task)
         self.t_layout = _Layout(template.trainable_variables)
         self.n_layout = _Layout(template.non_trainable_variables)
-        start_t = self.t_layout.pack([v.numpy() for v in template.trainable_variables])
-        start_n = self.n_layout.pack([v.numpy() for v in template.non_trainable_variables])
+        start_t = self.t_layout.pack_values(template.trainable_variables)
+        start_n = self.n_layout.pack_values(template.non_trainable_variables)
         self.tv = [kr.Variable(np.stack([f] * k), name=f"cohort_t{i}") for i, f in enumerate(start_t)]
         self.ntv = [kr.Variable(np.stack([f] * k), trainable=False, name=f"cohort_n{i}") for i, f in enumerate(start_n)]
         self.best_tv = [tf.Variable(v.value, trainable=False) for v in self.tv]
@@ -203,10 +201,11 @@ class _Engine:
         """Each member's slices from its own freshly built model, data and learning rate; the optimizer as
         new. The slices past the members' hold copies of the first member's and a rate of 0: never read."""
         pad = self.capacity - len(models)
-        models, datas = [*models, *[models[0]] * pad], [*datas, *[datas[0]] * pad]
+        datas = [*datas, *[datas[0]] * pad]
         for layout, stacked, of in ((self.t_layout, self.tv, "trainable_variables"),
                                     (self.n_layout, self.ntv, "non_trainable_variables")):
-            flats = [layout.pack([v.numpy() for v in getattr(m, of)]) for m in models]
+            flats = [layout.pack_values(getattr(m, of)) for m in models]
+            flats += [flats[0]] * pad
             for g, var in enumerate(stacked):
                 var.assign(np.stack([f[g] for f in flats]))
         for var, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
@@ -252,7 +251,7 @@ class _Engine:
                 per_example = tf.reshape(diff, [tf.shape(diff)[0], -1])
                 values = [tf.reduce_sum(tf.reduce_mean(tf.abs(per_example), axis=1)),
                           tf.reduce_sum(tf.reduce_mean(tf.square(per_example), axis=1))]
-            return loss, tf.stack(values), n_layout.pack_traced(ntv_after)
+            return loss, tf.stack(values), n_layout.pack(ntv_after)
 
         return one
 
@@ -473,8 +472,7 @@ def form_cohort(specs: Sequence[Spec], cache: ModelCache | None = None, capacity
     if not specs or any(blocker(s) for s in specs):
         return None
     datas = [load_dataset(s.data) for s in specs]
-    rate = specs[0].train.learning_rate  # members' rates may differ (see ``_Engine``)
-    keys = {ModelCache.key(s.with_values({"train.learning_rate": rate}), d) for s, d in zip(specs, datas, strict=True)}
+    keys = {ModelCache.key(s, d, any_rate=True) for s, d in zip(specs, datas, strict=True)}  # see ``_Engine``
     if None in keys or len(keys) > 1 or len({_shapes(d) for d in datas}) > 1:
         return None
     spec, data, k = specs[0], datas[0], len(specs)

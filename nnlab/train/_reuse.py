@@ -59,12 +59,14 @@ class ModelCache:
         self.evictions = 0
 
     @staticmethod
-    def key(spec: Spec, data: Dataset) -> str | None:
-        """What a kept model must have been compiled for to serve this run; None when it cannot serve."""
+    def key(spec: Spec, data: Dataset, *, any_rate: bool = False) -> str | None:
+        """What a kept model must have been compiled for to serve this run; None when it cannot serve.
+        ``any_rate``: whatever the learning rate, also under a schedule (a cohort's engine, where each
+        member has its own rate, see ``nnlab.train._cohort``)."""
         if spec.train.pretrain is not None:
             return None
         train = spec.train.model_dump(mode="json", exclude={"seed"})
-        if spec.train.schedule == "none":
+        if any_rate or spec.train.schedule == "none":
             train.pop("learning_rate", None)
         parts = {"model": spec.model.model_dump(mode="json"), "train": train,
                  "data": spec.data.model_dump(mode="json", exclude={"seed"}),
