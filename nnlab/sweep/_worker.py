@@ -17,6 +17,7 @@ stderr.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -219,24 +220,22 @@ class SlotRunner:
     def claim_cohort(self, first: Claimed, room: int) -> list[Claimed]:
         """``first`` and, when its cell's runs can train as a cohort (``sweep.cohort``), up to ``room`` - 1
         more queued slots of the same cell and phase: confirm repeats, or tune trials while the sampler
-        draws them without results (``unguided``: its start-up trials; every trial of random, qmc and grid),
-        so that each gets the values it would get taken alone, and no more than this worker's share of the
-        cell's unfinished trials, so that the other workers are not left idle beside a cohort. Tune trials
-        are taken together only when the learning rate is all they tune (anything else may change the
-        graph, and a batch of trials that cannot share one would only wait for one another)."""
-        from nnlab.sweep._samplers import unguided
+        draws them without results (``tune_batch``), so that each gets the values it would get taken alone,
+        and no more than this worker's share of the cell's unfinished trials, so that the other workers are
+        not left idle beside a cohort."""
+        from optuna.trial import TrialState
 
         jobs = [first]
         tune = first.phase == "tune"
-        size = min(self.capacity(first.cell), room)
-        if tune and any(d.key != RATE for d in self.plan.dims):
-            return jobs  # trials of different graphs (width, depth, dropout, ...) cannot share a cohort
-        if tune:
-            drawn_blind = unguided(self.plan.spec.sweep.sampler, self.plan.trials)
-            size = min(size, math.ceil(self.storage.retry(_unfinished, first.study) / self.workers))
+        size = min(self.capacity(first.cell), room, self.tune_batch() if tune else room)
+        if tune and size > 1:  # this worker's share of the cell's unfinished trials
+            states = self.storage.retry(_states, first.study)
+            size = min(size, math.ceil((states[TrialState.WAITING] + states[TrialState.RUNNING]) / self.workers))
         while len(jobs) < size:
-            if tune and self.storage.retry(_asked, first.study) >= drawn_blind:
-                break
+            if tune:  # trials taken by any worker: the sampler draws blind for the first tune_batch
+                states = self.storage.retry(_states, first.study)
+                if states.total() - states[TrialState.WAITING] >= self.tune_batch():
+                    break
             trial = self.storage.retry(self._take, first.cell, first.study)
             if trial is None:
                 break
@@ -244,12 +243,21 @@ class SlotRunner:
             jobs.append(self._drawn(job) if tune else job)
         return jobs
 
+    def tune_batch(self) -> int:
+        """Tune trials a worker may take at once: those the sampler draws before any result (``unguided``),
+        when the learning rate is all the sweep tunes; else 1 (anything else may change the graph, and
+        trials that cannot share one would only wait for one another in one worker)."""
+        from nnlab.sweep._samplers import unguided
+
+        if not self.plan.tuned or any(d.key != RATE for d in self.plan.dims):
+            return 1
+        return unguided(self.plan.spec.sweep.sampler, self.plan.trials)
+
     def capacity(self, cell: Any) -> int:
         """Members the cell's cohort engine holds (``sweep.cohort``; ``auto``: by the device and the stacked
         data, for the larger of its confirm repeats and the tune trials it may take at once), or 0 when its runs
         train one model each (``cohort: 1``, or a ``blocker``). Every run of the cell, one or several at a
         time, then trains through that engine, traced once per worker."""
-        from nnlab.sweep._samplers import unguided
         from nnlab.train._cohort import blocker, cohort_size, member_bytes
 
         if cell.id in self._capacities:
@@ -258,8 +266,7 @@ class SlotRunner:
         spec = plan.cell_specs[cell.id]
         size = 0
         if setting != 1 and blocker(spec) is None:
-            batched = plan.tuned and all(d.key == RATE for d in plan.dims)  # see claim_cohort
-            slots = max(plan.seeds, unguided(plan.spec.sweep.sampler, plan.trials) if batched else 0, 1)
+            slots = max(plan.seeds, self.tune_batch())
             try:
                 stacked = member_bytes(spec) if setting == "auto" else 0
                 size = cohort_size(setting, slots, gpu=_gpu(), member_bytes=stacked)
@@ -685,18 +692,9 @@ def _quietly(fn: Any, *args: Any) -> Any:
         return None
 
 
-def _unfinished(study: Any) -> int:
-    """Trials of ``study`` queued or running."""
-    from optuna.trial import TrialState
-
-    return sum(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in study.get_trials(deepcopy=False))
-
-
-def _asked(study: Any) -> int:
-    """Trials of ``study`` taken so far (every state but WAITING)."""
-    from optuna.trial import TrialState
-
-    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+def _states(study: Any) -> collections.Counter[Any]:
+    """How many trials of ``study`` are in each state."""
+    return collections.Counter(t.state for t in study.get_trials(deepcopy=False))
 
 
 def _gpu() -> bool:
